@@ -1,0 +1,169 @@
+"""The `tickcast` command line.
+
+    tickcast serve [--host H] [--port P] [--tick-rate N] ...
+
+`serve` flags are generated from `Config`'s fields, one flag per field, and
+each can also come from `TICKCAST_<FIELD>` in the environment (a flag wins).
+A bad flag or value prints a clear message and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from tickcast import __version__
+from tickcast.config import Config, parse_value
+from tickcast.errors import ConfigError
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
+
+
+def command(name: str, setup: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+    """Register a subcommand: `setup` adds its arguments, the function runs it."""
+
+    def deco(fn: Command) -> Command:
+        _COMMANDS[name] = (setup, fn)
+        return fn
+
+    return deco
+
+
+def run_async(main: Coroutine[Any, Any, int]) -> int:
+    """Run a coroutine on uvloop where it is installed, else on plain asyncio."""
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# ---------------------------------------------------------------- serve
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per Config field; values are parsed (and validated) later."""
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        env = "TICKCAST_" + f.name.upper()
+        help_text = f"{f.metadata.get('help', '')} [env {env}; default {f.default!r}]"
+        if f.type == "bool":
+            p.add_argument(flag, dest=f.name, action="store_const", const="true", help=help_text)
+        else:
+            p.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=help_text)
+
+
+def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
+    overrides: dict[str, Any] = {}
+    for f in dataclasses.fields(Config):
+        raw = getattr(args, f.name, None)
+        if raw is not None:
+            overrides[f.name] = parse_value(f, raw)
+    return Config.from_env(dict(os.environ) if environ is None else environ, **overrides)
+
+
+@command("serve", add_config_flags)
+def cmd_serve(args: argparse.Namespace) -> int:
+    config: Config = args.config
+    setup_logging(config.log_level)
+    return run_async(serve(config))
+
+
+async def serve(config: Config) -> int:
+    from tickcast.server import Server
+
+    server = Server(config)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"tickcast: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"tickcast listening on {server.address}", flush=True)
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            print("tickcast: second interrupt, exiting now", file=sys.stderr, flush=True)
+            os._exit(130)
+        server.close()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    loop.add_signal_handler(signal.SIGTERM, server.close)
+    await server.serve_forever()
+    return 0
+
+
+# ---------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tickcast", description="tickcast: a real-time multiplayer input relay server"
+    )
+    parser.add_argument("--version", action="version", version=f"tickcast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (setup, fn) in _COMMANDS.items():
+        doc = (fn.__doc__ or "").strip().splitlines()
+        p = sub.add_parser(name, help=doc[0] if doc else None, description=fn.__doc__)
+        setup(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        try:
+            args.config = config_from_args(args)
+        except ConfigError as exc:
+            parser.exit(2, f"tickcast serve: error: {exc}\n")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load_commands() -> None:
+    """Import the modules that register further subcommands (bots, token, ...)."""
+    import importlib
+
+    for mod in (
+        "tickcast.bots",  # tickcast bots
+        "tickcast.auth",  # tickcast token
+        "tickcast.store.commands",  # tickcast matches / replay / export / verify
+    ):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+
+
+cmd_serve.__doc__ = "Run the relay server."
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

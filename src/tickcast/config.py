@@ -1,0 +1,167 @@
+"""The server's configuration: one frozen dataclass, validated once.
+
+Every field maps one to one onto a `tickcast serve` flag (`--tick-rate` for
+`tick_rate`) and an environment variable (`TICKCAST_TICK_RATE`); the CLI is
+generated from the field metadata below, so the three never drift apart.
+Durations are seconds (floats); sizes are bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from tickcast.errors import ConfigError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _opt(help: str, **extra: Any) -> Any:
+    return {"help": help, **extra}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything a tickcast server needs to know; immutable once built."""
+
+    host: str = field(default="127.0.0.1", metadata=_opt("address to listen on for TCP clients"))
+    port: int = field(default=7777, metadata=_opt("TCP port (0 picks a free one)"))
+    tick_rate: int = field(default=30, metadata=_opt("ticks per second of every room"))
+    handshake_timeout: float = field(
+        default=5.0, metadata=_opt("seconds a new connection has to send its Hello")
+    )
+    reconnect_grace: float = field(
+        default=30.0,
+        metadata=_opt("seconds a dropped player keeps its slot before it appears in Tick.left"),
+    )
+    idle_timeout: float = field(
+        default=60.0,
+        metadata=_opt(
+            "seconds without any frame from a client before it is kicked (IDLE_TIMEOUT); 0 = never"
+        ),
+    )
+    max_frame: int = field(
+        default=65536, metadata=_opt("largest client frame accepted, in bytes (FRAME_TOO_LARGE)")
+    )
+    queue_limit_bytes: int = field(
+        default=1 << 20,
+        metadata=_opt("outbound bytes a connection may have unsent before SLOW_CONSUMER"),
+    )
+    queue_limit_ticks: int = field(
+        default=150,
+        metadata=_opt("outbound ticks a connection may have unsent before SLOW_CONSUMER"),
+    )
+    send_buffer_bytes: int = field(
+        default=65536,
+        metadata=_opt(
+            "kernel send buffer per connection (SO_SNDBUF; 0 = the OS default, which lets "
+            "megabytes hide in the kernel and delays slow-consumer detection)"
+        ),
+    )
+    history_seconds: float = field(
+        default=60.0,
+        metadata=_opt("seconds of ticks each room keeps in memory for resume and full_history"),
+    )
+    max_players: int = field(
+        default=1024, metadata=_opt("players per room (ROOM_FULL beyond it); spectators not counted")
+    )
+    skip_empty_ticks: bool = field(
+        default=False, metadata=_opt("do not send ticks without inputs or presence changes")
+    )
+    chain: bool = field(
+        default=True, metadata=_opt("record Tick.chain (BLAKE2b-256 hash chain of tick contents)")
+    )
+    shutdown_timeout: float = field(
+        default=5.0,
+        metadata=_opt("seconds to flush connections on shutdown before they are cut"),
+    )
+    server_id: str = field(
+        default="", metadata=_opt("id sent in Welcome.server_id (default: the host name)")
+    )
+    log_level: str = field(default="INFO", metadata=_opt("DEBUG, INFO, WARNING or ERROR"))
+
+    # ---- recording (tickcast.store): fields go here ----
+
+    # ---- security (tickcast.auth, limits): fields go here ----
+
+    # ---- HTTP side (tickcast.http): fields go here ----
+
+    # ---- cluster (tickcast.cluster): fields go here ----
+
+    def __post_init__(self) -> None:
+        if not self.server_id:
+            object.__setattr__(self, "server_id", socket.gethostname())
+        object.__setattr__(self, "log_level", self.log_level.upper())
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid field."""
+
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                value = getattr(self, name)
+                raise ConfigError(f"--{name.replace('_', '-')}: {what} (got {value!r})")
+
+        need(0 <= self.port <= 65535, "port", "must be 0..65535")
+        need(1 <= self.tick_rate <= 1000, "tick_rate", "must be 1..1000")
+        need(self.handshake_timeout > 0, "handshake_timeout", "must be > 0")
+        need(self.reconnect_grace >= 0, "reconnect_grace", "must be >= 0")
+        need(self.idle_timeout >= 0, "idle_timeout", "must be >= 0 (0 = never)")
+        need(64 <= self.max_frame <= 16 << 20, "max_frame", "must be 64 .. 16 MiB")
+        need(self.queue_limit_bytes >= 1024, "queue_limit_bytes", "must be >= 1024")
+        need(self.queue_limit_ticks >= 1, "queue_limit_ticks", "must be >= 1")
+        need(self.send_buffer_bytes >= 0, "send_buffer_bytes", "must be >= 0")
+        need(self.history_seconds >= 0, "history_seconds", "must be >= 0")
+        need(self.max_players >= 1, "max_players", "must be >= 1")
+        need(self.shutdown_timeout >= 0, "shutdown_timeout", "must be >= 0")
+        need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def tick_interval(self) -> float:
+        """Seconds between two ticks."""
+        return 1.0 / self.tick_rate
+
+    @property
+    def history_ticks(self) -> int:
+        """How many encoded ticks a room keeps in memory."""
+        return max(1, int(self.history_seconds * self.tick_rate) + 1)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+        """Build from `TICKCAST_<FIELD>` variables, then `overrides` on top."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get("TICKCAST_" + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = parse_value(f, raw)
+        values.update(overrides)
+        return cls(**values)
+
+
+def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:
+    """Parse one string (from a flag or the environment) for field `f`."""
+    flag = "--" + f.name.replace("_", "-")
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "bool":
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"{flag}: not a valid {kind}: {raw!r}") from None

@@ -1,0 +1,139 @@
+"""Sans-I/O: the relay, which owns every room and open session of a process.
+
+Transports create sessions with `open_session`; sessions report valid Hellos
+and their end back here; the server's ticker calls `tick(now)` once per tick
+interval while `ticking` is true. Nothing here does I/O or reads a clock, so a
+whole relay (many sessions, many rooms) can be driven by a test with fake sinks
+and a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from tickcast.config import Config
+from tickcast.errors import reason_name
+from tickcast.outbox import Outbox, Sink
+from tickcast.proto import pb
+from tickcast.room import JoinRefused, Room
+from tickcast.session import HelloRequest, Session
+
+log = logging.getLogger("tickcast.relay")
+
+
+class Relay:
+    """Every room and session of one server process."""
+
+    def __init__(self, config: Config, on_ticking: Callable[[], None] | None = None) -> None:
+        self.config = config
+        self.rooms: dict[str, Room] = {}
+        self.sessions: set[Session] = set()
+        self.closing = False
+        self._on_ticking = on_ticking
+        self.ticks_produced = 0
+
+    # ------------------------------------------------------------ sessions
+
+    def open_session(
+        self, sink: Sink, now: float, peer: str = "?", transport: str = "tcp"
+    ) -> Session:
+        """A new connection: its session, with an outbox writing to `sink`."""
+        cfg = self.config
+        outbox = Outbox(sink, cfg.queue_limit_bytes, cfg.queue_limit_ticks)
+        session = Session(
+            self,
+            outbox,
+            now,
+            max_frame=cfg.max_frame,
+            handshake_timeout=cfg.handshake_timeout,
+            peer=peer,
+            transport=transport,
+        )
+        self.sessions.add(session)
+        if self.closing:
+            session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
+        return session
+
+    def session_hello(self, session: Session, hello: HelloRequest, now: float) -> None:
+        session.player_id = hello.player_id
+        if self.closing:
+            session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
+            return
+        room = self.rooms.get(hello.room)
+        created = room is None
+        if room is None:
+            room = Room(hello.room, self.config)
+        was_ticking = room.members > 0
+        try:
+            room.join(session, hello, now)
+        except JoinRefused as refused:
+            session.kick(refused.reason, refused.detail)
+            return
+        if created:
+            self.rooms[hello.room] = room
+            log.info("room %s opened", room.name)
+        if not was_ticking and room.members > 0 and self._on_ticking is not None:
+            self._on_ticking()
+
+    def session_closed(self, session: Session) -> None:
+        self.sessions.discard(session)
+
+    # ------------------------------------------------------------ time
+
+    @property
+    def ticking(self) -> bool:
+        """True while some room has members (and so needs ticks)."""
+        return any(r.members for r in self.rooms.values())
+
+    def tick(self, now: float) -> None:
+        """Produce the next tick of every room that has members, then deliver them.
+
+        All rooms' ticks of one cycle are produced first and delivered after:
+        this is the seam where a durable tick log commits the whole cycle in
+        one transaction before any client receives any of it (write before
+        send); see `tickcast.store`.
+        """
+        produced: list[tuple[Room, bytes]] = []
+        gone: list[str] = []
+        for name, room in self.rooms.items():
+            if room.needs_tick:
+                frame = room.produce(now)
+                if frame is not None:
+                    produced.append((room, frame))
+            if room.empty:
+                gone.append(name)
+        for name in gone:
+            log.info("room %s closed (empty)", name)
+            del self.rooms[name]
+        self.ticks_produced += len(produced)
+        if produced:
+            self.deliver(produced)
+
+    def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
+        """Fan out one cycle's ticks (after the tick log has them, if there is one)."""
+        for room, frame in produced:
+            room.deliver(frame)
+
+    def sweep(self, now: float) -> None:
+        """Enforce handshake and idle timeouts on every session."""
+        idle = self.config.idle_timeout
+        for s in list(self.sessions):
+            s.handle_timer(now, idle)
+
+    # ------------------------------------------------------------ admin
+
+    def close_room(self, name: str, reason: int = pb.REASON_ROOM_CLOSED) -> bool:
+        room = self.rooms.pop(name, None)
+        if room is None:
+            return False
+        log.info("room %s closed (%s)", name, reason_name(reason))
+        room.close(reason, "room closed")
+        return True
+
+    def shutdown(self) -> None:
+        """Stop admitting; Kick{SERVER_SHUTDOWN} every session, in handshake too."""
+        self.closing = True
+        for s in list(self.sessions):
+            s.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
+        self.rooms.clear()

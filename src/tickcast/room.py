@@ -1,0 +1,391 @@
+"""Sans-I/O: a room's sequencer, members and slots, presence, history and desyncs.
+
+Invariants (the spec's Sequencing, Ticks, Presence and Resume rules):
+
+- `next` is the number of the open tick: inputs accepted now go into it.
+  Ticks 1..next-1 have been produced, in order, once per `tick(now)` call
+  while the room has members. A produced tick never changes.
+- A player's slot is assigned at its first join and stays the same for the
+  room's lifetime; slots start at 1 (0 means spectator).
+- A player is a *member* from the tick its join takes effect until the tick its
+  leave takes effect, connected or not. Dropped connections keep the slot for
+  the reconnect grace. `members` counts members, `disconnected` those without
+  a live session.
+- An input is sequenced only if its seq is greater than the player's last
+  sequenced seq; it is encoded once, at acceptance, into the open tick.
+- Each tick is encoded once; the same bytes go to every live session, players
+  first, then spectators, through their outboxes (which never block).
+
+Time enters only as the `now` argument: tests drive a room with a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from tickcast import wire
+from tickcast.config import Config
+from tickcast.outbox import Outbox
+from tickcast.proto import pb
+
+if TYPE_CHECKING:
+    from tickcast.session import HelloRequest, Session
+
+log = logging.getLogger("tickcast.room")
+
+
+class Player:
+    """A (room, player_id): its slot, sequencing state and membership."""
+
+    __slots__ = (
+        "id",
+        "slot",
+        "last_seq",
+        "member",
+        "join_tick",
+        "left_tick",
+        "session",
+        "disconnected_at",
+    )
+
+    def __init__(self, player_id: str, slot: int) -> None:
+        self.id = player_id
+        self.slot = slot
+        self.last_seq = 0
+        self.member = False
+        self.join_tick = 0
+        self.left_tick = 0
+        self.session: Session | None = None
+        self.disconnected_at = 0.0
+
+
+class JoinRefused(Exception):
+    """A Hello this room will not accept; carries the Kick reason and detail."""
+
+    def __init__(self, reason: int, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class Room:
+    """One room. See the module docstring for its invariants."""
+
+    def __init__(self, name: str, config: Config) -> None:
+        self.name = name
+        self.config = config
+        self.tick_rate = config.tick_rate
+        self.next = 1
+        self.players: dict[str, Player] = {}
+        self._next_slot = 1
+        self.members = 0
+        self.disconnected = 0
+        self.live: list[Outbox] = []  # players' outboxes, fan-out order
+        self.spectators: list[Outbox] = []
+        self._sessions: dict[Outbox, Session] = {}
+        self._inputs: list[bytes] = []
+        self._joined: list[tuple[int, str]] = []
+        self._left: list[int] = []
+        self._ring: list[bytes | None] = [None] * config.history_ticks
+        self.chain = b""
+        self._hashes: dict[int, dict[int, bytes]] = {}
+        self._desyncs: list[bytes] = []
+        self.inputs_sequenced = 0
+        # The room's clock: the time of its last tick or join. A dropped
+        # connection's grace starts from it (at most one tick interval early),
+        # so detach() needs no time argument from transports.
+        self.now = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Room {self.name!r} tick={self.next - 1} members={self.members}>"
+
+    # ------------------------------------------------------------ TickSource
+
+    def last_sent(self) -> int:
+        return self.next - 1
+
+    def first_kept(self) -> int:
+        return max(1, self.next - len(self._ring))
+
+    def frame(self, number: int) -> bytes | None:
+        return self._ring[number % len(self._ring)]
+
+    # ------------------------------------------------------------ membership
+
+    def member_list(self) -> list[tuple[int, str]]:
+        """Members as of the last produced tick: joins in the open tick are not
+        in it yet, leaves in the open tick still are."""
+        nxt = self.next
+        ms = [
+            (p.slot, p.id)
+            for p in self.players.values()
+            if (p.member and p.join_tick < nxt) or (not p.member and p.left_tick == nxt)
+        ]
+        ms.sort()
+        return ms
+
+    @property
+    def needs_tick(self) -> bool:
+        """Members to tick for, or a last leave still to announce."""
+        return bool(self.members or self._left)
+
+    @property
+    def empty(self) -> bool:
+        """No members and nobody watching: the room can be dropped."""
+        return self.members == 0 and not self.spectators
+
+    def _admit(self, p: Player | None, player_id: str) -> Player:
+        if p is None:
+            p = Player(player_id, self._next_slot)
+            self._next_slot += 1
+            self.players[player_id] = p
+        if not p.member:
+            p.member = True
+            self.members += 1
+            self.disconnected += 1  # no session yet: _attach fixes this
+            if p.left_tick == self.next and p.left_tick:
+                # left and came back within the same open tick: the two cancel out
+                self._left.remove(p.slot)
+                p.left_tick = 0
+            else:
+                p.join_tick = self.next
+                self._joined.append((p.slot, p.id))
+        return p
+
+    def _drop_membership(self, p: Player) -> None:
+        """p's leave takes effect at the open tick (Leave, or the grace ran out)."""
+        if not p.member:
+            return
+        s = p.session
+        if s is not None:
+            self._unlink(s)
+            p.session = None
+        else:
+            self.disconnected -= 1
+        p.member = False
+        self.members -= 1
+        if p.join_tick == self.next:
+            # joined and left within the same open tick: the two cancel out
+            self._joined.remove((p.slot, p.id))
+        else:
+            self._left.append(p.slot)
+            p.left_tick = self.next
+
+    def _unlink(self, session: Session) -> None:
+        ob = session.outbox
+        if self._sessions.pop(ob, None) is not None:
+            try:
+                (self.spectators if session.spectator else self.live).remove(ob)
+            except ValueError:
+                pass
+
+    # ------------------------------------------------------------ join
+
+    def join(self, session: Session, hello: HelloRequest, now: float) -> None:
+        """Admit `session` (send its Welcome and any catch-up) or raise JoinRefused."""
+        self.now = now
+        last = self.next - 1
+        welcome = pb.Welcome(
+            room=self.name, tick_rate=self.tick_rate, server_id=self.config.server_id
+        )
+        n = hello.resume_after
+        if n > 0:
+            if n > last:
+                raise JoinRefused(
+                    pb.REASON_RESUME_UNAVAILABLE, f"tick {n} has not been sent (last is {last})"
+                )
+            if n + 1 < self.first_kept() and n < last:
+                raise JoinRefused(
+                    pb.REASON_RESUME_UNAVAILABLE,
+                    f"tick {n + 1} is no longer kept (oldest kept is {self.first_kept()})",
+                )
+            first = n + 1
+        elif hello.full_history:
+            if self.first_kept() > 1:
+                raise JoinRefused(
+                    pb.REASON_RESUME_UNAVAILABLE,
+                    f"the room's history is no longer complete (oldest kept is {self.first_kept()})",
+                )
+            first = 1
+        else:
+            first = self.next
+            welcome.members.extend(pb.Member(slot=s, player_id=i) for s, i in self.member_list())
+        welcome.first_tick = first
+
+        player: Player | None = None
+        if not hello.spectator:
+            p = self.players.get(hello.player_id)
+            if n > 0 and (p is None or not p.member):
+                raise JoinRefused(
+                    pb.REASON_RESUME_UNAVAILABLE, "no membership to resume (the grace ran out)"
+                )
+            if (p is None or not p.member) and self.members >= self.config.max_players:
+                raise JoinRefused(
+                    pb.REASON_ROOM_FULL, f"room {self.name!r} has {self.members} players"
+                )
+            player = self._admit(p, hello.player_id)
+            old = player.session
+            if old is not None:
+                # the same player connected again: the older connection goes
+                self._unlink(old)
+                player.session = None
+                old.room = None
+                old.kick(pb.REASON_REPLACED, "the same player connected again")
+            else:
+                self.disconnected -= 1
+            player.session = session
+            welcome.slot = player.slot
+            welcome.last_seq = player.last_seq
+            self.live.append(session.outbox)
+        else:
+            self.spectators.append(session.outbox)
+        self._sessions[session.outbox] = session
+
+        session.outbox.send_now(wire.encode_server_message(pb.ServerMessage(welcome=welcome)))
+        session.joined(self, player, hello.spectator)
+        if first <= last:
+            session.outbox.start_catchup(self, first)
+
+    # ------------------------------------------------------------ from sessions
+
+    def submit(self, player: Player, seq: int, payload: bytes) -> None:
+        """Sequence one input into the open tick (dropped if seq is not new)."""
+        if seq <= player.last_seq:
+            return
+        player.last_seq = seq
+        self._inputs.append(wire.encode_relayed_input(player.slot, seq, payload))
+        self.inputs_sequenced += 1
+
+    def leave(self, session: Session) -> None:
+        """The session's player leaves now (not after the grace)."""
+        p = session.player
+        if p is not None and p.session is session:
+            self._drop_membership(p)
+        session.room = None
+        self._unlink(session)
+
+    def detach(self, session: Session) -> None:
+        """The session is gone; its player keeps the slot for the reconnect grace."""
+        self._unlink(session)
+        p = session.player
+        if p is not None and p.session is session:
+            p.session = None
+            p.disconnected_at = self.now
+            self.disconnected += 1
+        session.room = None
+
+    def state_hash(self, player: Player, tick: int, digest: bytes) -> None:
+        """Record a member's state hash for `tick`; compare once all have reported."""
+        last = self.next - 1
+        window = 2 * self.tick_rate
+        if not player.member or tick > last or tick + window < last or tick < 1:
+            return
+        reports = self._hashes.get(tick)
+        if reports is None:
+            reports = self._hashes[tick] = {}
+        if player.slot in reports:
+            return
+        reports[player.slot] = digest
+        if len(reports) >= self.members - self.disconnected:
+            self._judge(tick)
+
+    def _judge(self, tick: int) -> None:
+        reports = self._hashes.pop(tick, None)
+        if not reports or len(reports) < 2:
+            return
+        counts = Counter(reports.values())
+        if len(counts) < 2:
+            return
+        top, top_n = counts.most_common(1)[0]
+        if top_n * 2 > len(reports):
+            minority = sorted(s for s, h in reports.items() if h != top)
+        else:  # no majority: nobody can be called right
+            minority = sorted(reports)
+        log.warning("desync in room %s at tick %d: slots %s", self.name, tick, minority)
+        self._desyncs.append(wire.encode_desync(tick, minority))
+
+    # ------------------------------------------------------------ the tick
+
+    def tick(self, now: float) -> bytes | None:
+        """Produce the open tick and deliver it at once (no tick log in between)."""
+        frame = self.produce(now)
+        if frame is not None:
+            self.deliver(frame)
+        return frame
+
+    def produce(self, now: float) -> bytes | None:
+        """Close the open tick: expire graces, encode it once, keep it for resume.
+
+        Returns the tick's frame for `deliver` (None if the room has no members,
+        or the tick was empty and the room skips empty ticks). Between the two
+        calls a tick log may commit the frame to disk (write before send).
+        """
+        self.now = now
+        if self.disconnected:
+            grace = self.config.reconnect_grace
+            for p in list(self.players.values()):
+                if p.member and p.session is None and now - p.disconnected_at >= grace:
+                    log.info("room %s: player %s left (reconnect grace over)", self.name, p.id)
+                    self._drop_membership(p)
+        if self._hashes:
+            oldest_kept = self.next - 2 * self.tick_rate
+            for t in [t for t in self._hashes if t < oldest_kept]:
+                self._judge(t)
+        if not self.needs_tick:
+            return None
+        number = self.next
+        self.next = number + 1
+        inputs = b"".join(self._inputs) if self._inputs else b""
+        joined, left = self._joined, self._left
+        content = wire.encode_tick_content(number, inputs, joined, left)
+        chain = b""
+        if self.config.chain:
+            chain = self.chain = wire.next_chain(self.chain, content)
+        desyncs = b"".join(self._desyncs) if self._desyncs else b""
+        if self._inputs:
+            self._inputs = []
+        if joined:
+            self._joined = []
+        if left:
+            self._left = []
+        if desyncs:
+            self._desyncs = []
+        ring = self._ring
+        if self.config.skip_empty_ticks and not (inputs or joined or left or desyncs):
+            ring[number % len(ring)] = None
+            return None
+        frame = wire.encode_tick_frame(content, chain, desyncs)
+        ring[number % len(ring)] = frame
+        return frame
+
+    def deliver(self, frame: bytes) -> None:
+        """Fan one tick frame out: players first, then spectators; never waits.
+        A receiver over its outbound budget is evicted (SLOW_CONSUMER)."""
+        stalled: list[Outbox] | None = None
+        for ob in self.live:
+            if not ob.offer(frame):
+                if stalled is None:
+                    stalled = []
+                stalled.append(ob)
+        for ob in self.spectators:
+            if not ob.offer(frame):
+                if stalled is None:
+                    stalled = []
+                stalled.append(ob)
+        if stalled:
+            for ob in stalled:
+                s = self._sessions.get(ob)
+                if s is not None:
+                    s.evict(
+                        pb.REASON_SLOW_CONSUMER,
+                        "fell behind the kept history while catching up"
+                        if ob.catching_up
+                        else "outbound queue over its limit",
+                    )
+
+    def close(self, reason: int, detail: str) -> None:
+        """Kick every session of the room (ROOM_CLOSED, SERVER_SHUTDOWN)."""
+        for s in list(self._sessions.values()):
+            s.kick(reason, detail)

@@ -1,0 +1,291 @@
+"""Sans-I/O: one connection's state machine.
+
+    AWAITING_HELLO --valid Hello--> JOINED (player or spectator) --> CLOSED
+          |                                                          ^
+          +--- timeout, bad frame, refused Hello (a Kick) -----------+
+
+A `Session` takes bytes (`data_received`, TCP) or whole messages
+(`message_received`, WebSocket) and the current time, and writes its output
+to an `Outbox`; it never touches a socket or sleeps. Every rule of the spec's
+Handshake, Identity, Spectators, Ping and Leave sections is enforced here;
+joining, sequencing and presence are the room's (`room.Room`).
+
+Nothing of a connection is registered anywhere before its Hello is valid:
+until then the session lives only in the transport that owns it (and in the
+relay's set of open sessions, which shutdown needs to reach them).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from tickcast import wire
+from tickcast.errors import RemoteProtocolError, reason_name
+from tickcast.outbox import Outbox
+from tickcast.proto import pb
+
+if TYPE_CHECKING:
+    from tickcast.room import Player, Room
+
+log = logging.getLogger("tickcast.session")
+
+PROTOCOL_VERSION = 1
+DEFAULT_ROOM = "lobby"
+MAX_PLAYER_ID_BYTES = 64
+MAX_ROOM_BYTES = 64
+MAX_STATE_HASH_BYTES = 64
+
+
+class SessionState(enum.Enum):
+    AWAITING_HELLO = "awaiting_hello"
+    JOINED = "joined"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class HelloRequest:
+    """A validated Hello."""
+
+    player_id: str
+    token: str
+    room: str
+    resume_after: int
+    full_history: bool
+    spectator: bool
+
+
+class SessionHost(Protocol):
+    """What a session needs from the relay that owns the rooms."""
+
+    def session_hello(self, session: Session, hello: HelloRequest, now: float) -> None: ...
+
+    def session_closed(self, session: Session) -> None: ...
+
+
+class Session:
+    """One connection, from its first byte to its close. See the module docstring."""
+
+    __slots__ = (
+        "host",
+        "outbox",
+        "framer",
+        "state",
+        "peer",
+        "transport",
+        "handshake_deadline",
+        "last_receive",
+        "room",
+        "player",
+        "spectator",
+        "player_id",
+        "acked_tick",
+    )
+
+    def __init__(
+        self,
+        host: SessionHost,
+        outbox: Outbox,
+        now: float,
+        *,
+        max_frame: int,
+        handshake_timeout: float,
+        peer: str = "?",
+        transport: str = "tcp",
+    ) -> None:
+        self.host = host
+        self.outbox = outbox
+        self.framer = wire.Framer(max_frame)
+        self.state = SessionState.AWAITING_HELLO
+        self.peer = peer
+        self.transport = transport
+        self.handshake_deadline = now + handshake_timeout
+        self.last_receive = now
+        self.room: Room | None = None
+        self.player: Player | None = None
+        self.spectator = False
+        self.player_id = ""
+        self.acked_tick = 0
+
+    def __repr__(self) -> str:
+        who = self.player_id or "-"
+        room = self.room.name if self.room else "-"
+        return f"<Session {self.transport}:{self.peer} player={who} room={room} {self.state.value}>"
+
+    # ------------------------------------------------------------ input
+
+    def data_received(self, data: bytes, now: float) -> None:
+        """Bytes from a stream transport (TCP): split into frames and handle each."""
+        if self.state is SessionState.CLOSED:
+            return
+        self.last_receive = now
+        try:
+            for body in self.framer.feed(data):
+                self._handle(body, now)
+                if self.state is SessionState.CLOSED:
+                    return
+        except RemoteProtocolError as exc:
+            self.kick(exc.reason, exc.detail)
+
+    def message_received(self, body: bytes, now: float) -> None:
+        """One whole message from a message transport (WebSocket)."""
+        if self.state is SessionState.CLOSED:
+            return
+        self.last_receive = now
+        if len(body) > self.framer.max_frame:
+            self.kick(
+                pb.REASON_FRAME_TOO_LARGE,
+                f"message of {len(body)} bytes is over the limit of {self.framer.max_frame}",
+            )
+            return
+        try:
+            self._handle(body, now)
+        except RemoteProtocolError as exc:
+            self.kick(exc.reason, exc.detail)
+
+    def _handle(self, body: bytes, now: float) -> None:
+        msg = wire.decode_client_message(body)
+        kind = msg.WhichOneof("body")
+        if self.state is SessionState.JOINED:
+            if kind == "input":
+                if self.spectator:
+                    raise RemoteProtocolError("spectators send no inputs")
+                inp = msg.input
+                room = self.room
+                assert room is not None and self.player is not None
+                room.submit(self.player, inp.seq, inp.payload)
+            elif kind == "ping":
+                room = self.room
+                assert room is not None
+                pong = pb.ServerMessage(pong=pb.Pong(nonce=msg.ping.nonce, tick=room.last_sent()))
+                self.outbox.send_now(wire.encode_server_message(pong))
+            elif kind == "state_hash":
+                if len(msg.state_hash.hash) > MAX_STATE_HASH_BYTES:
+                    raise RemoteProtocolError(f"state hash over {MAX_STATE_HASH_BYTES} bytes")
+                if not self.spectator and self.room is not None and self.player is not None:
+                    self.room.state_hash(self.player, msg.state_hash.tick, msg.state_hash.hash)
+            elif kind == "ack":
+                self.acked_tick = max(self.acked_tick, msg.ack.tick)
+            elif kind == "leave":
+                self.leave()
+            elif kind == "hello":
+                raise RemoteProtocolError("Hello after the handshake")
+            else:
+                raise RemoteProtocolError("empty ClientMessage")
+        elif self.state is SessionState.AWAITING_HELLO:
+            if kind != "hello":
+                raise RemoteProtocolError(
+                    f"the first frame must be Hello, got {kind or 'an empty message'}"
+                )
+            self.host.session_hello(self, validate_hello(msg.hello), now)
+
+    # ------------------------------------------------------------ timers
+
+    def handle_timer(self, now: float, idle_timeout: float = 0.0) -> None:
+        """Enforce the handshake timeout, and the idle timeout once joined."""
+        if self.state is SessionState.AWAITING_HELLO:
+            if now >= self.handshake_deadline:
+                self.kick(pb.REASON_HANDSHAKE_TIMEOUT, "no Hello within the handshake timeout")
+        elif self.state is SessionState.JOINED and idle_timeout > 0:
+            if now - self.last_receive >= idle_timeout:
+                self.kick(
+                    pb.REASON_IDLE_TIMEOUT, f"nothing received for {idle_timeout:g} s"
+                )
+
+    # ------------------------------------------------------------ joined
+
+    def joined(self, room: Room, player: Player | None, spectator: bool) -> None:
+        """Called by the room once it has sent this session its Welcome."""
+        self.state = SessionState.JOINED
+        self.room = room
+        self.player = player
+        self.spectator = spectator
+        log.info(
+            "welcomed %s:%s player=%s room=%s%s slot=%d",
+            self.transport,
+            self.peer,
+            self.player_id,
+            room.name,
+            " spectator" if spectator else "",
+            player.slot if player else 0,
+        )
+
+    def leave(self) -> None:
+        """The client sent Leave: its membership ends at the open tick, then it is closed."""
+        room = self.room
+        if room is not None:
+            room.leave(self)
+        self._end(pb.REASON_UNSPECIFIED, "left the room", abort=False, log_level=logging.INFO)
+
+    # ------------------------------------------------------------ ending
+
+    def kick(self, reason: int, detail: str) -> None:
+        """Send `Kick{reason, detail}` after what is queued, then close."""
+        self._end(reason, detail, abort=False)
+
+    def evict(self, reason: int, detail: str) -> None:
+        """Cut the connection now (slow consumer): queued output is dropped."""
+        self._end(reason, detail, abort=True)
+
+    def _end(self, reason: int, detail: str, *, abort: bool, log_level: int = logging.INFO) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        self.state = SessionState.CLOSED
+        room = self.room
+        if room is not None:
+            room.detach(self)
+        log.log(
+            log_level,
+            "kicked %s:%s player=%s room=%s reason=%s detail=%s",
+            self.transport,
+            self.peer,
+            self.player_id or "-",
+            room.name if room else "-",
+            reason_name(reason),
+            detail,
+        )
+        frame = wire.kick_frame(reason, detail)
+        if abort:
+            self.outbox.abort(frame)
+        else:
+            self.outbox.close(frame)
+        self.host.session_closed(self)
+
+    def connection_lost(self) -> None:
+        """The transport is gone (EOF, reset, or our own close completed)."""
+        if self.state is not SessionState.CLOSED:
+            self.state = SessionState.CLOSED
+            room = self.room
+            if room is not None:
+                room.detach(self)
+            self.host.session_closed(self)
+        self.outbox.closed = True
+        log.info(
+            "closed %s:%s player=%s", self.transport, self.peer, self.player_id or "-"
+        )
+
+
+def validate_hello(hello: pb.Hello) -> HelloRequest:
+    """Check a Hello against the spec; raise RemoteProtocolError with the Kick reason."""
+    if hello.protocol_version != PROTOCOL_VERSION:
+        raise RemoteProtocolError(
+            f"protocol version {hello.protocol_version} is not supported (this server speaks 1)",
+            pb.REASON_VERSION_MISMATCH,
+        )
+    pid = hello.player_id
+    pid_len = len(pid.encode())
+    if not 1 <= pid_len <= MAX_PLAYER_ID_BYTES:
+        raise RemoteProtocolError(f"player_id must be 1..{MAX_PLAYER_ID_BYTES} bytes of UTF-8")
+    room = hello.room or DEFAULT_ROOM
+    if len(room.encode()) > MAX_ROOM_BYTES:
+        raise RemoteProtocolError(f"room name must be at most {MAX_ROOM_BYTES} bytes of UTF-8")
+    return HelloRequest(
+        player_id=pid,
+        token=hello.token,
+        room=room,
+        resume_after=hello.resume_after,
+        full_history=hello.full_history,
+        spectator=hello.spectator,
+    )
