@@ -159,7 +159,8 @@ def _load_commands() -> None:
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
-            if exc.name != mod:
+            # the module (or its package) is not there yet: that command is absent
+            if exc.name is None or not (mod == exc.name or mod.startswith(exc.name + ".")):
                 raise
 
 
