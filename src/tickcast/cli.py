@@ -89,15 +89,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def serve(config: Config) -> int:
-    from tickcast.server import Server
+    from tickcast.server import Server, Service
 
-    server = Server(config)
+    services: list[Service] = []
+    http = None
+    if not config.no_http:
+        from tickcast.http import HttpService
+
+        http = HttpService()
+        services.append(http)
+    server = Server(config, services)
     try:
         await server.start()
-    except OSError as exc:
-        print(f"tickcast: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+    except (OSError, ConfigError) as exc:
+        print(f"tickcast: cannot start: {exc}", file=sys.stderr)
+        server.close()
+        await server.wait_closed()
         return 1
     print(f"tickcast listening on {server.address}", flush=True)
+    if http is not None:
+        print(f"tickcast http on {http.address}", flush=True)
     loop = asyncio.get_running_loop()
     interrupts = 0
 
