@@ -22,6 +22,7 @@ from aiohttp import web
 from tickcast import __version__
 from tickcast.config import Config
 from tickcast.errors import ConfigError
+from tickcast.http import appkeys as keys
 from tickcast.http.openapi import openapi_document
 from tickcast.proto import pb
 from tickcast.room import Room
@@ -83,7 +84,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     path = request.path
     if path.startswith("/api/") and path != "/api/openapi.json":
         status = admin_access(
-            request.remote, request.headers.get("Authorization"), request.app["admin_token"]
+            request.remote, request.headers.get("Authorization"), request.app[keys.ADMIN_TOKEN]
         )
         if status == 401:
             return web.json_response(
@@ -162,8 +163,7 @@ def room_detail(room: Room, now: float) -> dict[str, Any]:
 
 
 def _server(request: web.Request) -> Server:
-    server: Server = request.app["server"]
-    return server
+    return request.app[keys.SERVER]
 
 
 def _room(request: web.Request) -> Room:
@@ -177,14 +177,14 @@ def _room(request: web.Request) -> Room:
 
 async def get_server_info(request: web.Request) -> web.Response:
     server = _server(request)
-    started: float = request.app["started"]
+    started = request.app[keys.STARTED]
     return web.json_response(
         {
             "version": __version__,
             "server_id": server.config.server_id,
             "uptime_seconds": round(time.monotonic() - started, 3),
             "tcp": server.address,
-            "http": request.app["http_address"],
+            "http": request.app[keys.HTTP_ADDRESS][0],
             "connections": len(server.relay.sessions),
             "rooms": len(server.relay.rooms),
             "config": redacted_config(server.config),

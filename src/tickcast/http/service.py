@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tickcast.http import admin
+from tickcast.http import appkeys as keys
 from tickcast.http.metrics import ExtraMetrics, make_registry
 from tickcast.http.websocket import parse_origins, websocket_handler
 
@@ -58,10 +59,12 @@ class HttpService:
         self.server = server
         cfg = server.config
         app = web.Application(middlewares=[admin.admin_guard], client_max_size=64 * 1024)
-        app["server"] = server
-        app["ws_origins"] = parse_origins(cfg.ws_allowed_origins)
-        app["admin_token"] = admin.load_admin_token(cfg)
-        app["started"] = time.monotonic()
+        app[keys.SERVER] = server
+        app[keys.WS_ORIGINS] = parse_origins(cfg.ws_allowed_origins)
+        app[keys.ADMIN_TOKEN] = admin.load_admin_token(cfg)
+        app[keys.STARTED] = time.monotonic()
+        address: list[str] = []
+        app[keys.HTTP_ADDRESS] = address
         self.registry = make_registry(server, self.extra_metrics)
         app.router.add_get("/ws", websocket_handler)
         app.router.add_get("/metrics", self.metrics)
@@ -80,7 +83,7 @@ class HttpService:
             raise
         self._runner = runner
         self.port = int(runner.addresses[0][1])
-        app["http_address"] = self.address
+        address.append(self.address)
         log.info("http on %s", self.address)
 
     def close(self) -> None:

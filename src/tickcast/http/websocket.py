@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tickcast import wire
+from tickcast.http import appkeys as keys
 from tickcast.outbox import CATCHUP_CHUNK_BYTES
 from tickcast.proto import pb
 from tickcast.session import Session, SessionState
@@ -250,8 +251,8 @@ def parse_origins(setting: str) -> frozenset[str]:
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
-    server: Server = request.app["server"]
-    allowed: frozenset[str] = request.app["ws_origins"]
+    server = request.app[keys.SERVER]
+    allowed = request.app[keys.WS_ORIGINS]
     if not origin_allowed(request.headers.get("Origin"), allowed):
         log.info("refused ws from %s: origin %s", request.remote, request.headers.get("Origin"))
         raise web.HTTPForbidden(text="origin not allowed\n")
