@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from tickcast.http import admin
 from tickcast.http import appkeys as keys
@@ -98,8 +98,9 @@ class HttpService:
     # ------------------------------------------------------------ handlers
 
     async def metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # Prometheus text format, or OpenMetrics when the scraper asks for it
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
