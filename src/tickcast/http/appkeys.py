@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+from tickcast.server import Server
 
-SERVER = web.AppKey["Server"]("server")
+SERVER = web.AppKey("server", Server)
 HTTP_ADDRESS = web.AppKey[list[str]]("http_address")  # one item, set once listening
 WS_ORIGINS = web.AppKey[frozenset[str]]("ws_origins")
 ADMIN_TOKEN = web.AppKey[str]("admin_token")

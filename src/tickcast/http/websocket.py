@@ -104,7 +104,7 @@ class WsConnection:
         self.ws = ws
         # uvloop's transports are not asyncio.Transport subclasses, only alike
         self.transport = cast(asyncio.Transport, transport)
-        self.get_write_buffer_size = self.transport.get_write_buffer_size
+        self.get_write_buffer_size = self.transport.get_write_buffer_size  # type: ignore[method-assign]
         self.session: Session | None = None
         self.close_code: int | None = None  # overrides the reason's code (text message)
         self._last_written = b""
