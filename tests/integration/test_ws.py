@@ -4,6 +4,7 @@ its refusals, and the close codes that follow a Kick."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from support import RawClient
@@ -183,3 +184,34 @@ async def test_full_history_catch_up_over_ws() -> None:
         assert got == list(range(1, 40))
         await a.close()
         await late.close()
+
+
+async def test_ws_slow_consumer_is_cut_and_the_room_goes_on() -> None:
+    import socket
+
+    from websockets.asyncio.client import connect
+
+    async with http_server(queue_limit_bytes=16384, max_frame=65536) as (server, http):
+        fast, _ = await RawClient.join(server.port, "fast")
+        # a reader with a tiny receive buffer that stops reading after its Welcome
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", int(http.address.rsplit(":", 1)[1])))
+        sock.setblocking(False)
+        slow = await connect(
+            http.address.replace("http", "ws") + "/ws", sock=sock, compression=None, max_queue=1
+        )
+        await slow.send(hello("slow"))
+        assert pb.ServerMessage.FromString(await slow.recv()).HasField("welcome")
+        for seq in range(1, 200):  # 30 KB a tick: far more than 16 KiB + kernel buffers
+            fast.send_input(seq, b"z" * 30000)
+            await fast.next_tick()
+            if server.relay.kicks[pb.REASON_SLOW_CONSUMER]:
+                break
+        assert server.relay.kicks[pb.REASON_SLOW_CONSUMER] == 1
+        # the room goes on for the fast player
+        before = (await fast.next_tick()).number
+        assert (await fast.next_tick()).number == before + 1
+        await fast.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(slow.close(), 2)

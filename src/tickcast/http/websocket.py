@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 from typing import TYPE_CHECKING, Any, cast
 
@@ -146,9 +147,25 @@ class WsConnection:
 
     # ------------------------------------------------------------ reading
 
+    def _tune_socket(self) -> None:
+        """As TCP does: no Nagle delay, and a fixed kernel send buffer so that a
+        stalled reader fills our counted buffer (SLOW_CONSUMER) instead of
+        hiding megabytes in the kernel."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            size = self.server.config.send_buffer_bytes
+            if size:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError:  # not every socket family has these options
+            pass
+
     async def run(self, peer: str) -> None:
         """Open the session and feed it every message until the connection ends."""
         server = self.server
+        self._tune_socket()
         server.connection_opened(self)
         # catch-up pumping needs to hear when the transport drains, as TCP does
         self.transport.set_write_buffer_limits(high=CATCHUP_CHUNK_BYTES)
