@@ -38,19 +38,29 @@ class Bot:
         self.ticks: dict[int, bytes] = {}
         self.inputs_seen = 0
         self.kicks: list[str] = []
+        self.slot = 0
+        self.sent = 0
+        self.own_seen = 0  # highest seq of our own inputs seen in a tick
 
     def on_body(self, body: bytes) -> None:
         m = pb.ServerMessage.FromString(body)
         if m.HasField("tick"):
             self.ticks[m.tick.number] = body
             self.inputs_seen += len(m.tick.inputs)
+            for i in m.tick.inputs:
+                if i.slot == self.slot:
+                    self.own_seen = i.seq
+        elif m.HasField("welcome"):
+            self.slot = m.welcome.slot
         elif m.HasField("kick"):
             self.kicks.append(pb.Reason.Name(m.kick.reason))
 
     async def run_ws(self, url: str, rate: float, until: float) -> None:
         async with connect(url, compression=None, max_size=None) as ws:
-            await ws.send(msg(hello=pb.Hello(protocol_version=1, player_id=self.name, room=self.room)))
-            assert pb.ServerMessage.FromString(await ws.recv()).HasField("welcome")
+            await ws.send(
+                msg(hello=pb.Hello(protocol_version=1, player_id=self.name, room=self.room))
+            )
+            self.on_body(await ws.recv())  # type: ignore[arg-type]
 
             async def reader() -> None:
                 async for body in ws:
@@ -58,22 +68,22 @@ class Bot:
 
             task = asyncio.create_task(reader())
             await self._send_loop(lambda b: ws.send(b), rate, until, framed=False)
-            await asyncio.sleep(0.5)  # the last ticks
+            await self._drain()
             task.cancel()
 
     async def run_tcp(self, port: int, rate: float, until: float) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         framer = wire.Framer(1 << 24)
-        writer.write(wire.frame(msg(hello=pb.Hello(protocol_version=1, player_id=self.name, room=self.room))))
+        writer.write(
+            wire.frame(msg(hello=pb.Hello(protocol_version=1, player_id=self.name, room=self.room)))
+        )
         welcomed = asyncio.Event()
 
         async def read() -> None:
             while data := await reader.read(65536):
                 for body in framer.feed(data):
-                    if not welcomed.is_set():
-                        welcomed.set()
-                        continue
                     self.on_body(body)
+                    welcomed.set()
 
         task = asyncio.create_task(read())
         await welcomed.wait()
@@ -82,9 +92,17 @@ class Bot:
             writer.write(b)
 
         await self._send_loop(send, rate, until, framed=True)
-        await asyncio.sleep(0.5)
+        await self._drain()
         task.cancel()
         writer.close()
+
+    async def _drain(self) -> None:
+        """Wait (at most 5 s) until our last input came back in a tick, and a
+        little more for the other members' last ones."""
+        end = asyncio.get_running_loop().time() + 5
+        while self.own_seen < self.sent and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
 
     async def _send_loop(self, send, rate: float, until: float, framed: bool) -> None:  # type: ignore[no-untyped-def]
         seq = 0
@@ -121,9 +139,20 @@ async def main() -> int:
     args = ap.parse_args()
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tickcast", "serve", "--port", "0", "--http-port", "0",
-        "--tick-rate", str(args.tick_rate), "--log-level", "WARNING",
-        stdout=asyncio.subprocess.PIPE, env=dict(os.environ),
+        sys.executable,
+        "-m",
+        "tickcast",
+        "serve",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        "--tick-rate",
+        str(args.tick_rate),
+        "--log-level",
+        "WARNING",
+        stdout=asyncio.subprocess.PIPE,
+        env=dict(os.environ),
     )
     assert proc.stdout is not None
     tcp_port = int((await proc.stdout.readline()).decode().rsplit(":", 1)[1])
@@ -147,13 +176,17 @@ async def main() -> int:
     for b in bots:
         by_room[b.room].append(b)
     consistent = True
-    expected = delivered = 0
+    expected = delivered = gaps = 0
     for members in by_room.values():
         common = set.intersection(*(set(b.ticks) for b in members))
         for n in common:
             if len({b.ticks[n] for b in members}) != 1:
                 consistent = False
-        sent = sum(getattr(b, "sent", 0) for b in members)
+        for b in members:
+            nums = sorted(b.ticks)
+            if nums and nums[-1] - nums[0] + 1 != len(nums):
+                gaps += 1
+        sent = sum(b.sent for b in members)
         expected += sent * len(members)
         delivered += sum(b.inputs_seen for b in members)
 
@@ -162,19 +195,27 @@ async def main() -> int:
 
     cpu = d("process_cpu_seconds_total")
     cycles = d("tickcast_tick_duration_seconds_count")
-    print(f"transport={args.transport} clients={args.clients} rooms={args.rooms} "
-          f"rate={args.rate}/s tick_rate={args.tick_rate} wall={elapsed:.1f}s")
-    print(f"deliveries {delivered}/{expected} ({delivered / max(1, expected):.4f}) "
-          f"consistent={consistent} kicks={sum(len(b.kicks) for b in bots)}")
+    print(
+        f"transport={args.transport} clients={args.clients} rooms={args.rooms} "
+        f"rate={args.rate}/s tick_rate={args.tick_rate} wall={elapsed:.1f}s"
+    )
+    kicks = sum(len(b.kicks) for b in bots)
+    fanouts = max(d("tickcast_fanout_duration_seconds_count"), 1)
+    print(
+        f"deliveries {delivered}/{expected} ({delivered / max(1, expected):.4f}) "
+        f"consistent={consistent} clients_with_tick_gaps={gaps} kicks={kicks}"
+    )
     print(f"server cpu {cpu:.2f}s -> {delivered / max(cpu, 1e-9):,.0f} deliveries per cpu-second")
-    print(f"tick cycle mean {1e6 * d('tickcast_tick_duration_seconds_sum') / max(cycles, 1):.0f} us"
-          f" over {cycles:.0f} cycles; fan-out mean "
-          f"{1e6 * d('tickcast_fanout_duration_seconds_sum') / max(d('tickcast_fanout_duration_seconds_count'), 1):.0f} us")
+    print(
+        f"tick cycle mean {1e6 * d('tickcast_tick_duration_seconds_sum') / max(cycles, 1):.0f} us"
+        f" over {cycles:.0f} cycles; fan-out mean "
+        f"{1e6 * d('tickcast_fanout_duration_seconds_sum') / fanouts:.0f} us"
+    )
     print("--- /metrics (tickcast_*, non-zero) ---")
     for line in text.splitlines():
         if line.startswith("tickcast_") and not line.endswith(" 0.0"):
             print(line)
-    return 0 if consistent else 1
+    return 0 if consistent and not gaps else 1
 
 
 if __name__ == "__main__":
