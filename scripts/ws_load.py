@@ -205,6 +205,11 @@ async def main() -> int:
         f"deliveries {delivered}/{expected} ({delivered / max(1, expected):.4f}) "
         f"consistent={consistent} clients_with_tick_gaps={gaps} kicks={kicks}"
     )
+    print(
+        f"inputs sent {sum(b.sent for b in bots)}, sequenced by the server "
+        f"{d('tickcast_inputs_total'):.0f} (deliveries short of 1.0 with none missing here are "
+        "the run's tail: members that had stopped reading before others' last inputs)"
+    )
     print(f"server cpu {cpu:.2f}s -> {delivered / max(cpu, 1e-9):,.0f} deliveries per cpu-second")
     print(
         f"tick cycle mean {1e6 * d('tickcast_tick_duration_seconds_sum') / max(cycles, 1):.0f} us"
