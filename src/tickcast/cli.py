@@ -102,13 +102,10 @@ async def serve(config: Config) -> int:
     try:
         await server.start()
     except (OSError, ConfigError) as exc:
-        print(f"tickcast: cannot start: {exc}", file=sys.stderr)
+        print(f"tickcast: cannot listen: {exc}", file=sys.stderr)
         server.close()
         await server.wait_closed()
         return 1
-    print(f"tickcast listening on {server.address}", flush=True)
-    if http is not None:
-        print(f"tickcast http on {http.address}", flush=True)
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -120,8 +117,12 @@ async def serve(config: Config) -> int:
             os._exit(130)
         server.close()
 
+    # handlers first: a script that waits for the lines below may signal at once
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     loop.add_signal_handler(signal.SIGTERM, server.close)
+    print(f"tickcast listening on {server.address}", flush=True)
+    if http is not None:
+        print(f"tickcast http on {http.address}", flush=True)
     await server.serve_forever()
     return 0
 

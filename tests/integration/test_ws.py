@@ -215,3 +215,30 @@ async def test_ws_slow_consumer_is_cut_and_the_room_goes_on() -> None:
         await fast.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(slow.close(), 2)
+
+
+async def test_handshake_and_idle_timeouts_over_ws() -> None:
+    async with http_server(handshake_timeout=0.3, idle_timeout=0.5) as (_, http):
+        silent = await WsClient.connect(http)
+        idle, _ = await WsClient.join(http, "idle")
+        kick, code = await silent.expect_kick(timeout=10)
+        assert kick.reason == pb.REASON_HANDSHAKE_TIMEOUT and code == 1008
+        kick, code = await idle.expect_kick(timeout=10)
+        assert kick.reason == pb.REASON_IDLE_TIMEOUT and code == 1008
+
+
+async def test_ws_spectator_watches_and_may_not_send_inputs() -> None:
+    async with http_server() as (server, http):
+        player, _ = await RawClient.join(server.port, "ada")
+        watcher, welcome = await WsClient.join(http, "eve", spectator=True)
+        assert welcome.slot == 0
+        player.send_input(1, b"move")
+        ticks = [await watcher.next_tick()]
+        while not any(i.payload == b"move" for i in ticks[-1].inputs):
+            ticks.append(await watcher.next_tick())
+        assert ticks[0].number == welcome.first_tick
+        assert all(m.player_id != "eve" for t in ticks for m in t.joined)
+        await watcher.send_input(1, b"cheat")
+        kick, code = await watcher.expect_kick()
+        assert kick.reason == pb.REASON_PROTOCOL_ERROR and code == 1002
+        await player.close()
