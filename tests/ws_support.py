@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from support import DEFAULT_TIMEOUT, test_config
+from support import DEFAULT_TIMEOUT, RawClient, test_config
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -46,21 +46,22 @@ def hello(player_id: str, room: str = "r", **fields: Any) -> bytes:
     return message(hello=pb.Hello(player_id=player_id, room=room, **fields))
 
 
-class WsClient:
-    """A protocol v1 client over WebSocket."""
+class WsClient(RawClient):
+    """A protocol v1 client over WebSocket: `RawClient`'s reading helpers
+    (next_message, next_tick, ticks_until) over WebSocket messages."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection) -> None:  # no stream reader/writer here
         self.ws = ws
         self.raw: list[bytes] = []
 
     @classmethod
-    async def connect(cls, http: HttpService, **kwargs: Any) -> WsClient:
+    async def connect(cls, http: HttpService, **kwargs: Any) -> WsClient:  # type: ignore[override]
         kwargs.setdefault("compression", None)
         ws = await asyncio.wait_for(connect(ws_url(http), **kwargs), DEFAULT_TIMEOUT)
         return cls(ws)
 
     @classmethod
-    async def join(
+    async def join(  # type: ignore[override]
         cls, http: HttpService, player_id: str, room: str = "r", **fields: Any
     ) -> tuple[WsClient, pb.Welcome]:
         c = await cls.connect(http)
@@ -69,7 +70,7 @@ class WsClient:
         assert msg.HasField("welcome"), f"expected Welcome, got {msg}"
         return c, msg.welcome
 
-    async def send_input(self, seq: int, payload: bytes = b"") -> None:
+    async def send_input(self, seq: int, payload: bytes = b"") -> None:  # type: ignore[override]
         await self.ws.send(message(input=pb.Input(seq=seq, payload=payload)))
 
     async def next_body(self, timeout: float = DEFAULT_TIMEOUT) -> bytes:
@@ -78,25 +79,9 @@ class WsClient:
         self.raw.append(data)
         return data
 
-    async def next_message(self, timeout: float = DEFAULT_TIMEOUT) -> pb.ServerMessage:
-        return pb.ServerMessage.FromString(await self.next_body(timeout))
-
-    async def next_tick(self, timeout: float = DEFAULT_TIMEOUT) -> pb.Tick:
-        while True:
-            msg = await self.next_message(timeout)
-            if msg.HasField("tick"):
-                return msg.tick
-            assert not msg.HasField("kick"), f"unexpected kick: {msg.kick}"
-
-    async def ticks_until(self, number: int, timeout: float = DEFAULT_TIMEOUT) -> list[pb.Tick]:
-        out: list[pb.Tick] = []
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while not out or out[-1].number < number:
-            out.append(await self.next_tick(max(0.01, end - loop.time())))
-        return out
-
-    async def expect_kick(self, timeout: float = DEFAULT_TIMEOUT) -> tuple[pb.Kick, int | None]:
+    async def expect_kick(  # type: ignore[override]
+        self, timeout: float = DEFAULT_TIMEOUT
+    ) -> tuple[pb.Kick, int | None]:
         """Read until a Kick (skipping ticks); then expect the close. Returns the
         Kick and the close code the server sent."""
         while True:
@@ -111,3 +96,13 @@ class WsClient:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(), 2.0)
+
+
+def ticks_by_number(bodies: list[bytes]) -> dict[int, bytes]:
+    """The raw ServerMessage bodies that are ticks, by tick number."""
+    out = {}
+    for body in bodies:
+        msg = pb.ServerMessage.FromString(body)
+        if msg.HasField("tick"):
+            out[msg.tick.number] = body
+    return out

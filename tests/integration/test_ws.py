@@ -9,7 +9,7 @@ import contextlib
 import pytest
 from support import RawClient
 from websockets.exceptions import InvalidStatus
-from ws_support import WsClient, hello, http_server, message
+from ws_support import WsClient, hello, http_server, message, ticks_by_number
 
 from tickcast.proto import pb
 
@@ -59,16 +59,8 @@ async def test_mixed_tcp_and_ws_room_gets_byte_identical_ticks() -> None:
         first = max(wt.first_tick, ww.first_tick)
         await t.ticks_until(first + 4)
         await w.ticks_until(first + 4)
-        tcp_ticks = {}
-        for body in t.raw:
-            msg = pb.ServerMessage.FromString(body)
-            if msg.HasField("tick"):
-                tcp_ticks[msg.tick.number] = body
-        ws_ticks = {}
-        for body in w.raw:
-            msg = pb.ServerMessage.FromString(body)
-            if msg.HasField("tick"):
-                ws_ticks[msg.tick.number] = body
+        tcp_ticks = ticks_by_number(t.raw)
+        ws_ticks = ticks_by_number(w.raw)
         common = set(tcp_ticks) & set(ws_ticks)
         assert len(common) >= 4
         for n in common:
@@ -81,40 +73,43 @@ async def test_mixed_tcp_and_ws_room_gets_byte_identical_ticks() -> None:
         await w.close()
 
 
-async def test_text_message_is_a_protocol_error() -> None:
-    async with http_server() as (_, http):
-        c, _ = await WsClient.join(http, "ada")
-        await c.ws.send("hello as text")
-        kick, code = await c.expect_kick()
-        assert kick.reason == pb.REASON_PROTOCOL_ERROR
-        assert code == 1003
-
-
-async def test_oversized_message_is_refused() -> None:
-    async with http_server(max_frame=1024) as (_, http):
-        c, _ = await WsClient.join(http, "ada")
-        await c.ws.send(message(input=pb.Input(seq=1, payload=b"x" * 2000)))
-        kick, code = await c.expect_kick()
-        assert kick.reason == pb.REASON_FRAME_TOO_LARGE
-        assert code == 1009
-
-
-async def test_oversized_hello_is_refused_before_the_handshake() -> None:
-    async with http_server(max_frame=256) as (_, http):
-        c = await WsClient.connect(http)
-        await c.ws.send(hello("ada", room="r" * 10, token="t" * 400))
-        kick, code = await c.expect_kick()
-        assert kick.reason == pb.REASON_FRAME_TOO_LARGE
-        assert code == 1009
-
-
-async def test_garbage_is_a_protocol_error() -> None:
-    async with http_server() as (_, http):
-        c = await WsClient.connect(http)
-        await c.ws.send(b"\xff\xff\xff")
-        kick, code = await c.expect_kick()
-        assert kick.reason == pb.REASON_PROTOCOL_ERROR
-        assert code == 1002
+@pytest.mark.parametrize(
+    ("setting", "joined", "sent", "reason", "code"),
+    [
+        # a text message: PROTOCOL_ERROR, 1003 unsupported data
+        ({}, True, "hello as text", pb.REASON_PROTOCOL_ERROR, 1003),
+        # bytes that are no ClientMessage: PROTOCOL_ERROR, 1002
+        ({}, False, b"\xff\xff\xff", pb.REASON_PROTOCOL_ERROR, 1002),
+        # over max_frame, joined or still in the handshake: FRAME_TOO_LARGE, 1009
+        (
+            {"max_frame": 1024},
+            True,
+            message(input=pb.Input(seq=1, payload=b"x" * 2000)),
+            pb.REASON_FRAME_TOO_LARGE,
+            1009,
+        ),
+        (
+            {"max_frame": 256},
+            False,
+            hello("ada", token="t" * 400),
+            pb.REASON_FRAME_TOO_LARGE,
+            1009,
+        ),
+    ],
+    ids=["text", "garbage", "too-large", "too-large-hello"],
+)
+async def test_refusals(
+    setting: dict[str, int], joined: bool, sent: str | bytes, reason: int, code: int
+) -> None:
+    async with http_server(**setting) as (_, http):
+        if joined:
+            c, _ = await WsClient.join(http, "ada")
+        else:
+            c = await WsClient.connect(http)
+        await c.ws.send(sent)
+        kick, close_code = await c.expect_kick()
+        assert kick.reason == reason
+        assert close_code == code
 
 
 async def test_compression_is_never_negotiated() -> None:

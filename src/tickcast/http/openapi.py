@@ -18,6 +18,12 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _object(description: str, **properties: str) -> dict[str, Any]:
+    """A JSON object response whose properties all have simple types."""
+    schema = {"type": "object", "properties": {k: {"type": t} for k, t in properties.items()}}
+    return _json(schema, description)
+
+
 _ERROR = _json(_ref("Error"), "error")
 _GUARDED = {"401": _ERROR, "403": _ERROR}
 _ROOM_PARAM = {
@@ -162,16 +168,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "operationId": "closeRoom",
                     "summary": "close the room: Kick{ROOM_CLOSED} to every connection in it",
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "room": {"type": "string"},
-                                    "closed": {"type": "boolean"},
-                                    "kicked": {"type": "integer"},
-                                },
-                            },
-                            "closed",
+                        "200": _object(
+                            "closed", room="string", closed="boolean", kicked="integer"
                         ),
                         "404": _ERROR,
                         **_GUARDED,
@@ -185,16 +183,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "summary": "disconnect a player (Kick{UNSPECIFIED}, 'kicked by an "
                     "operator'); its slot follows the reconnect grace",
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "room": {"type": "string"},
-                                    "player_id": {"type": "string"},
-                                    "kicked": {"type": "boolean"},
-                                },
-                            },
-                            "kicked",
+                        "200": _object(
+                            "kicked", room="string", player_id="string", kicked="boolean"
                         ),
                         "404": _ERROR,
                         **_GUARDED,
