@@ -68,8 +68,9 @@ def frame_header(length: int) -> bytes:
     return struct.pack("!BBQ", _OP_BINARY_FIN, 127, length)
 
 
-_last_frame: bytes = b""
-_last_encoded: bytes = b""
+_last: tuple[bytes, bytes] = (b"", b"")
+"""The last (TCP frame, WebSocket frame) pair: one tuple, so that reading it is
+atomic even if two servers ran on two threads."""
 
 
 def encode_frame(tcp_frame: bytes) -> bytes:
@@ -79,13 +80,14 @@ def encode_frame(tcp_frame: bytes) -> bytes:
     so the last conversion is kept and reused (compared by identity: the
     reference kept here means the object cannot be freed and its id reused).
     """
-    global _last_frame, _last_encoded
-    if tcp_frame is _last_frame:
-        return _last_encoded
+    global _last
+    last = _last
+    if last[0] is tcp_frame:
+        return last[1]
     n = wire.prefix_length(tcp_frame)
     body = memoryview(tcp_frame)[n:]
     encoded = frame_header(len(body)) + body
-    _last_frame, _last_encoded = tcp_frame, encoded
+    _last = (tcp_frame, encoded)
     return encoded
 
 
