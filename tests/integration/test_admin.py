@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from support import RawClient
+from support import test_config as make_config  # not test_*: pytest would collect it
 from ws_support import WsClient, http_server
 
 from tickcast.errors import ConfigError
@@ -80,9 +83,7 @@ async def test_token_from_file(tmp_path: Path) -> None:
 
 
 async def test_unreadable_token_file_fails_start(tmp_path: Path) -> None:
-    from support import test_config
-
-    server = Server(test_config(admin_token_file=str(tmp_path / "missing")), [HttpService()])
+    server = Server(make_config(admin_token_file=str(tmp_path / "missing")), [HttpService()])
     with pytest.raises(ConfigError):
         await server.start()
     server.close()
@@ -133,3 +134,38 @@ async def test_rooms_detail_close_and_kick() -> None:
         assert (await call(http, "GET", "/api/rooms/arena", token=TOKEN))[0] == 404
         assert "other" in server.relay.rooms
         await other.close()
+
+
+class FakeLogWriter:
+    """A service like the tick log writer: not ready, and with a metric of its own."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = "tick log not writable: disk full"
+
+    async def start(self, server: Server) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+    def readiness_problem(self) -> str | None:
+        return self.problem
+
+    def metrics(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("tickcast_log_writer_lag_seconds", "test", value=0.25)
+
+
+async def test_other_services_join_readiness_and_metrics() -> None:
+    writer, http = FakeLogWriter(), HttpService()
+    server = Server(make_config(), [writer, http])
+    await server.start()
+    try:
+        status, body = await call(http, "GET", "/readyz")
+        assert status == 503 and body["problems"] == [writer.problem]
+        writer.problem = None
+        assert (await call(http, "GET", "/readyz"))[0] == 200
+        status, text = await call(http, "GET", "/metrics")
+        assert "tickcast_log_writer_lag_seconds 0.25" in text
+    finally:
+        server.close()
+        await server.wait_closed()

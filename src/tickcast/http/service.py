@@ -8,6 +8,11 @@ listener and closes it with itself. It serves
 - `/healthz` (the process is alive) and `/readyz` (the TCP listener accepts
   and every readiness check passes: the tick log writer adds one);
 - `/api/...`: the admin API (`admin.py`).
+
+Other services of the same server join in without knowing this one: a
+service with a `readiness_problem() -> str | None` method is asked by every
+`/readyz`, and one with a `metrics() -> Iterator[Metric]` method (e.g. the
+tick log writer's lag) is collected by every `/metrics` scrape.
 """
 
 from __future__ import annotations
@@ -65,9 +70,18 @@ class HttpService:
         app[keys.STARTED] = time.monotonic()
         address: list[str] = []
         app[keys.HTTP_ADDRESS] = address
+        for service in server.services:
+            if service is self:
+                continue
+            check = getattr(service, "readiness_problem", None)
+            if callable(check):
+                self.readiness_checks.append(check)
+            metrics = getattr(service, "metrics", None)
+            if callable(metrics):
+                self.extra_metrics.append(metrics)
         self.registry = make_registry(server, self.extra_metrics)
         app.router.add_get("/ws", websocket_handler)
-        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/metrics", self.serve_metrics)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         admin.add_routes(app)
@@ -97,7 +111,7 @@ class HttpService:
 
     # ------------------------------------------------------------ handlers
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def serve_metrics(self, request: web.Request) -> web.Response:
         # Prometheus text format, or OpenMetrics when the scraper asks for it
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
