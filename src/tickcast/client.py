@@ -524,22 +524,14 @@ class Client:
     async def start(self) -> Client:
         """Connect and wait for the first Welcome (following redirects).
 
-        The first connection is not retried: a wrong address or a refused
-        token should fail loudly at once. Later drops are retried."""
+        If no TCP connection can be made at all, this raises at once (a wrong
+        address should fail loudly); a connection lost before its Welcome is
+        retried like any later drop."""
         if self._started:
             raise RuntimeError("client already started")
         self._started = True
         self._loop = asyncio.get_running_loop()
-        redirects = 0
-        while True:
-            try:
-                conn = await self._open()
-                break
-            except Kicked as kick:
-                if kick.reason != pb.REASON_REDIRECT or redirects >= self.max_redirects:
-                    raise
-                redirects += 1
-                self.host, self.port = _parse_address(kick.redirect)
+        conn = await self._establish(None)
         self.members = {m.slot: m for m in self.core.initial_members}
         self._runner = self._loop.create_task(self._run(conn))
         return self
@@ -660,13 +652,15 @@ class Client:
 
     # ------------------------------------------------------------ connections
 
-    async def _open(self) -> _Connection:
-        """One connection up to its Welcome (raises the Kick or error otherwise)."""
-        loop = self._loop
+    async def _dial(self) -> _Connection:
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(self), self.host, self.port),
+            self._loop.create_connection(lambda: _Connection(self), self.host, self.port),
             self.connect_timeout,
         )
+        return conn
+
+    async def _handshake(self, conn: _Connection) -> _Connection:
+        """Hello up to the Welcome (raises the Kick or error otherwise)."""
         self._conn = conn
         conn.write(self.core.hello_frame())
         try:
@@ -696,14 +690,17 @@ class Client:
                     self._finish(failure)
                     return
                 log.info("%s: connection lost (%s); resuming", self.player_id, failure)
-                conn = await self._reconnect(failure)
+                conn = await self._establish(failure)
                 self.reconnects += 1
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             self._finish(exc)
 
-    async def _reconnect(self, failure: BaseException) -> _Connection:
+    async def _establish(self, failure: BaseException | None) -> _Connection:
+        """A welcomed connection: the first one (`failure` None) or a reconnect
+        after `failure`, with exponential backoff and jitter between attempts."""
+        first = failure is None
         attempt = 0
         redirects = 0
         while True:
@@ -712,7 +709,7 @@ class Client:
                     raise failure
                 redirects += 1
                 self.host, self.port = _parse_address(failure.redirect)
-            else:
+            elif failure is not None:
                 if attempt >= self.max_attempts:
                     raise ConnectionClosedError(
                         f"gave up after {attempt} reconnect attempts: {failure}"
@@ -721,9 +718,14 @@ class Client:
                 attempt += 1
                 await asyncio.sleep(random.uniform(delay / 2, delay))  # jitter
             try:
-                return await self._open()
-            except asyncio.CancelledError:
-                raise
+                conn = await self._dial()
+            except (TimeoutError, OSError) as exc:
+                if first:
+                    raise
+                failure = exc
+                continue
+            try:
+                return await self._handshake(conn)
             except (TimeoutError, OSError, TickcastError) as exc:
                 if isinstance(exc, Kicked):
                     self.kicks.append(exc)

@@ -75,7 +75,7 @@ async def test_spectator_and_full_history_see_the_same_ticks() -> None:
                     eve.send(b"x")
                 theirs = await take_until(eve, lambda t: t.number == mine[-1].number)
                 assert theirs[0].number == 1
-                assert theirs[-len(mine):] == mine
+                assert theirs[-len(mine) :] == mine
                 assert {m.player_id for m in eve.members.values()} == {"ada"}
 
 
