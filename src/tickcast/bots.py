@@ -518,13 +518,18 @@ def cmd_bots(args: argparse.Namespace) -> int:
         jwt_secret=args.jwt_secret,
         live=not args.no_live and sys.stdout.isatty(),
     )
-    summary = run_async(run_bots(opts))
+    return run_async(_main(opts, args.json))
+
+
+async def _main(opts: BotOptions, json_file: str | None) -> int:
+    """Run, print the summary table, write the JSON; the exit status."""
     from rich.console import Console
 
+    summary = await run_bots(opts)
     Console().print(summary_table(summary))
     for err in summary.errors[:10]:
         print(f"error: {err}", file=sys.stderr)
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_file:
+        with open(json_file, "w") as f:
             json.dump(asdict(summary) | {"ok": summary.ok}, f, indent=2)
     return 0 if summary.ok else 1
