@@ -744,6 +744,9 @@ class Client:
         conn = self._conn
         if conn is not None:
             conn.abort()
+        runner = self._runner
+        if runner is not None and runner is not asyncio.current_task():
+            runner.cancel()  # e.g. leave() while reconnecting: stop trying
         self._wake()
 
     def _wake(self) -> None:

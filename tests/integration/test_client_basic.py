@@ -8,7 +8,9 @@ import pytest
 from support import running_server
 
 import tickcast
+from tickcast import wire
 from tickcast.client import Client, Tick
+from tickcast.proto import pb
 
 
 async def take_until(client: Client, predicate, timeout: float = 10.0) -> list[Tick]:  # type: ignore[no-untyped-def]
@@ -109,3 +111,56 @@ async def test_server_restart_within_history_is_resumed_or_reported() -> None:
         await asyncio.wait_for(take_until(ada, lambda t: False), 15)
     assert any(k.reason_name == "SERVER_SHUTDOWN" for k in ada.kicks)
     await ada.close()
+
+
+async def test_a_cut_connection_resumes_without_gap_or_lost_input() -> None:
+    async with running_server() as server:
+        async with tickcast.connect(
+            "127.0.0.1", server.port, player_id="ada", backoff_initial=0.01
+        ) as ada:
+            first = await take_until(ada, lambda t: t.number >= 3)
+            assert ada._conn is not None
+            ada._conn.abort()  # a reset, as the network would do it
+            assert ada.send(b"during") == 1  # queued while reconnecting
+            rest = await take_until(ada, lambda t: any(i.payload == b"during" for i in t.inputs))
+            numbers = [t.number for t in first + rest]
+            assert numbers == list(range(numbers[0], numbers[-1] + 1))
+            assert ada.reconnects == 1 and ada.pending_inputs == 0
+
+
+async def test_resume_after_the_history_is_gone_raises_resume_unavailable() -> None:
+    async with running_server(history_seconds=0.1) as server:
+        async with tickcast.connect("127.0.0.1", server.port, player_id="bob") as bob:
+            ada = await tickcast.connect(
+                "127.0.0.1", server.port, player_id="ada", backoff_initial=2.0, backoff_max=2.0
+            )
+            await take_until(ada, lambda t: t.number >= 2)
+            await take_until(bob, lambda t: t.number >= 2)
+            assert ada._conn is not None
+            ada._conn.abort()  # ada comes back after >= 1 s: the 0.1 s of history is gone
+            with pytest.raises(tickcast.ResumeUnavailable):
+                await take_until(ada, lambda t: False, timeout=15)
+            await ada.close()
+
+
+async def test_redirects_are_followed_a_few_times_in_a_row() -> None:
+    async def redirector(target: str) -> asyncio.base_events.Server:
+        async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await r.read(1024)
+            w.write(wire.kick_frame(pb.REASON_REDIRECT, "not here", target))
+            await w.drain()
+            w.close()
+
+        return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+    async with running_server() as server:
+        hop2 = await redirector(f"127.0.0.1:{server.port}")
+        hop1 = await redirector(f"127.0.0.1:{hop2.sockets[0].getsockname()[1]}")
+        port1 = hop1.sockets[0].getsockname()[1]
+        async with tickcast.connect("127.0.0.1", port1, player_id="ada") as ada:
+            assert ada.port == server.port and ada.slot == 1
+        with pytest.raises(tickcast.Kicked) as info:
+            await tickcast.connect("127.0.0.1", port1, player_id="bob", max_redirects=1).start()
+        assert info.value.reason_name == "REDIRECT"
+        hop1.close()
+        hop2.close()
