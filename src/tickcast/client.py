@@ -396,6 +396,11 @@ def _parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _from_core(name: str, doc: str) -> Any:
+    """A read-only Client property that shows the sans-I/O core's attribute `name`."""
+    return property(lambda self: getattr(self.core, name), doc=doc)
+
+
 class Client:
     """A connection to one room that survives network drops. Use `connect()`.
 
@@ -470,33 +475,12 @@ class Client:
 
     # ------------------------------------------------------------ properties
 
-    @property
-    def player_id(self) -> str:
-        return self.core.player_id
-
-    @property
-    def room(self) -> str:
-        """The room's name as the server reported it in Welcome."""
-        return self.core.room
-
-    @property
-    def slot(self) -> int:
-        """This player's slot (0 for a spectator)."""
-        return self.core.slot
-
-    @property
-    def tick_rate(self) -> int:
-        """Ticks per second of the room."""
-        return self.core.tick_rate
-
-    @property
-    def server_id(self) -> str:
-        return self.core.server_id
-
-    @property
-    def first_tick(self) -> int:
-        """The number of the first tick this client receives."""
-        return self.core.first_tick
+    player_id = _from_core("player_id", "This client's player id.")
+    room = _from_core("room", "The room's name as the server reported it in Welcome.")
+    slot = _from_core("slot", "This player's slot (0 for a spectator).")
+    tick_rate = _from_core("tick_rate", "Ticks per second of the room.")
+    server_id = _from_core("server_id", "Welcome.server_id of the current server.")
+    first_tick = _from_core("first_tick", "The number of the first tick this client receives.")
 
     @property
     def connected(self) -> bool:
