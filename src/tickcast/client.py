@@ -304,6 +304,8 @@ class _Connection(asyncio.Protocol):
         self.framer = wire.Framer(MAX_SERVER_FRAME)
         self.transport: asyncio.Transport | None = None
         self.welcome: asyncio.Future[pb.Welcome] = client._loop.create_future()
+        # a connection that fails after its handshake gave up waiting: no "never retrieved" noise
+        self.welcome.add_done_callback(_retrieve)
         self.closed: asyncio.Future[None] = client._loop.create_future()
         self.kick: pb.Kick | None = None
         self.error: BaseException | None = None
@@ -371,6 +373,11 @@ class _Connection(asyncio.Protocol):
         if self.error is not None:
             return self.error
         return ConnectionResetError("connection closed by the server")
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def kick_error(kick: pb.Kick) -> Kicked:
