@@ -8,7 +8,7 @@ import pytest
 from support import running_server
 
 import tickcast
-from tickcast import wire
+from tickcast import testing, wire
 from tickcast.client import Client, Tick
 from tickcast.proto import pb
 
@@ -164,3 +164,28 @@ async def test_redirects_are_followed_a_few_times_in_a_row() -> None:
         assert info.value.reason_name == "REDIRECT"
         hop1.close()
         hop2.close()
+
+
+async def test_skipped_empty_ticks_reach_the_application_as_empty_ticks() -> None:
+    async with running_server(skip_empty_ticks=True) as server:
+        async with tickcast.connect(
+            "127.0.0.1", server.port, player_id="ada", skip_empty_ticks=True
+        ) as ada:
+            await take_until(ada, lambda t: bool(t.joined))
+            await asyncio.sleep(0.2)  # about 10 empty ticks the server does not send
+            ada.send(b"late")
+            got = await take_until(ada, lambda t: bool(t.inputs))
+            assert len(got) > 3
+            assert [t.number for t in got] == list(range(got[0].number, got[-1].number + 1))
+            assert all(t.empty for t in got[:-1]) and got[-1].inputs[0].payload == b"late"
+
+
+async def test_connected_clients_helper_joins_players_in_slot_order() -> None:
+    async with testing.running_server(tick_rate=50) as server:
+        async with testing.connected_clients(server.port, 3, room="t") as clients:
+            assert [c.slot for c in clients] == [1, 2, 3]
+            assert [c.player_id for c in clients] == ["player1", "player2", "player3"]
+            clients[2].send(b"hi")
+            got = await take_until(clients[0], lambda t: bool(t.inputs))
+            assert got[-1].inputs[0].player_id == "player3"
+        assert all(c.closed for c in clients)
