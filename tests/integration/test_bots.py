@@ -38,7 +38,8 @@ async def run_bots(port: int, *args: str, json_file: Path) -> tuple[int, str, di
 
 
 async def test_bots_against_a_server_exit_zero(tmp_path: Path) -> None:
-    async with running_server(tick_rate=30) as server:
+    # 50 ticks/s for 3 s: several whole 32-tick windows to compare, even on a slow machine
+    async with running_server(tick_rate=50) as server:
         rc, out, s = await run_bots(
             server.port,
             "--rooms",
@@ -48,7 +49,7 @@ async def test_bots_against_a_server_exit_zero(tmp_path: Path) -> None:
             "--spectators",
             "1",
             "--duration",
-            "2",
+            "3",
             json_file=tmp_path / "s.json",
         )
     assert rc == 0, out
