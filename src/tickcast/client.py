@@ -789,31 +789,8 @@ class Client:
         self._arm_ping()
 
 
-def connect(
-    host: str,
-    port: int,
-    *,
-    player_id: str,
-    room: str = "",
-    token: str = "",
-    spectator: bool = False,
-    full_history: bool = False,
-    **options: Any,
-) -> Client:
-    """A client for one room; connect with `async with` (or `await`).
-
-    `room` "" is the server's default room ("lobby"). `spectator=True` watches
-    without a slot; `full_history=True` receives every tick since the room
-    began. Further keyword options are `Client`'s (reconnect behaviour,
-    timeouts, `skip_empty_ticks` when the server skips empty ticks).
-    """
-    return Client(
-        host,
-        port,
-        player_id=player_id,
-        room=room,
-        token=token,
-        spectator=spectator,
-        full_history=full_history,
-        **options,
-    )
+connect = Client
+"""`tickcast.connect(host, port, *, player_id, room="", token="", spectator=False,
+full_history=False, **options)`: a client for one room; connect it with `async with`
+(or `await`). The same as constructing `Client`, whose parameters it takes.
+`room` "" is the server's default room ("lobby")."""
