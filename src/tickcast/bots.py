@@ -496,8 +496,10 @@ def setup(p: argparse.ArgumentParser) -> None:
 
 @command("bots", setup)
 def cmd_bots(args: argparse.Namespace) -> int:
-    """Simulate players in rooms against a server; exit 1 on a gap, duplicate,
-    inconsistency, lost input or unexpected kick."""
+    """Simulate players against a server and check every tick they receive.
+
+    Exits 1 on a gap, a duplicate, an inconsistency between room members, a
+    lost input or an unexpected kick."""
     if args.payload_bytes < _STAMP.size:
         print("tickcast bots: --payload-bytes must be at least 8", file=sys.stderr)
         return 2
