@@ -143,19 +143,23 @@ async def test_resume_after_the_history_is_gone_raises_resume_unavailable() -> N
             await ada.close()
 
 
+async def kicking_server(reason: int, detail: str, redirect: str = "") -> asyncio.Server:
+    """A fake node that answers any Hello with one Kick and closes."""
+
+    async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await r.read(1024)
+        w.write(wire.kick_frame(reason, detail, redirect))
+        await w.drain()
+        w.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
 async def test_redirects_are_followed_a_few_times_in_a_row() -> None:
-    async def redirector(target: str) -> asyncio.base_events.Server:
-        async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            await r.read(1024)
-            w.write(wire.kick_frame(pb.REASON_REDIRECT, "not here", target))
-            await w.drain()
-            w.close()
-
-        return await asyncio.start_server(answer, "127.0.0.1", 0)
-
     async with running_server() as server:
-        hop2 = await redirector(f"127.0.0.1:{server.port}")
-        hop1 = await redirector(f"127.0.0.1:{hop2.sockets[0].getsockname()[1]}")
+        hop2 = await kicking_server(pb.REASON_REDIRECT, "not here", f"127.0.0.1:{server.port}")
+        port2 = hop2.sockets[0].getsockname()[1]
+        hop1 = await kicking_server(pb.REASON_REDIRECT, "not here", f"127.0.0.1:{port2}")
         port1 = hop1.sockets[0].getsockname()[1]
         async with tickcast.connect("127.0.0.1", port1, player_id="ada") as ada:
             assert ada.port == server.port and ada.slot == 1
@@ -164,6 +168,15 @@ async def test_redirects_are_followed_a_few_times_in_a_row() -> None:
         assert info.value.reason_name == "REDIRECT"
         hop1.close()
         hop2.close()
+
+
+async def test_a_refused_token_raises_auth_failed_with_the_detail() -> None:
+    node = await kicking_server(pb.REASON_AUTH_FAILED, "token expired")
+    port = node.sockets[0].getsockname()[1]
+    with pytest.raises(tickcast.AuthFailed) as info:
+        await tickcast.connect("127.0.0.1", port, player_id="ada", token="t").start()
+    assert info.value.detail == "token expired" and isinstance(info.value, tickcast.Kicked)
+    node.close()
 
 
 async def test_skipped_empty_ticks_reach_the_application_as_empty_ticks() -> None:
