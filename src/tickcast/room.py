@@ -91,6 +91,9 @@ class Room:
         self._ring: list[bytes | None] = [None] * config.history_ticks
         self.chain = b""
         self._hashes: dict[int, dict[int, bytes]] = {}
+        # ticks already judged, while hashes for them are still accepted: a hash
+        # resent (after a reconnect) must not open a second judgement of the tick
+        self._judged: set[int] = set()
         self._desyncs: list[bytes] = []
         self.inputs_sequenced = 0
         # The room's clock: the time of its last tick or join. A dropped
@@ -282,6 +285,8 @@ class Room:
         window = 2 * self.tick_rate
         if not player.member or tick > last or tick + window < last or tick < 1:
             return
+        if tick in self._judged:
+            return
         reports = self._hashes.get(tick)
         if reports is None:
             reports = self._hashes[tick] = {}
@@ -293,6 +298,7 @@ class Room:
 
     def _judge(self, tick: int) -> None:
         reports = self._hashes.pop(tick, None)
+        self._judged.add(tick)
         if not reports or len(reports) < 2:
             return
         counts = Counter(reports.values())
@@ -333,6 +339,9 @@ class Room:
             oldest_kept = self.next - 2 * self.tick_rate
             for t in [t for t in self._hashes if t < oldest_kept]:
                 self._judge(t)
+        if self._judged:
+            # state_hash() refuses these ticks from now on anyway
+            self._judged = {t for t in self._judged if t >= self.next - 2 * self.tick_rate}
         if not self.needs_tick:
             return None
         number = self.next

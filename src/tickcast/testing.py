@@ -122,11 +122,13 @@ class MemorySink:
         """Every complete ServerMessage delivered so far, in order."""
         return [decode_server_frame_body(b) for b in self.frame_bodies()]
 
-    def take(self) -> list[pb.ServerMessage]:
-        """The messages delivered since the last `take()` (all of them on the first call)."""
+    def take(self, count: int | None = None) -> list[pb.ServerMessage]:
+        """The messages delivered since the last `take()` (all of them on the first
+        call); at most `count` of them if given, leaving the rest for the next take."""
         msgs = self.messages()
-        new = msgs[self._taken :]
-        self._taken = len(msgs)
+        stop = len(msgs) if count is None else min(len(msgs), self._taken + count)
+        new = msgs[self._taken : stop]
+        self._taken = stop
         return new
 
 
