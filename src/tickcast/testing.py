@@ -17,7 +17,7 @@ with no sockets, no event loop and no sleeps, so it is fast and deterministic:
 from __future__ import annotations
 
 from tickcast.proto import pb
-from tickcast.wire import Framer, decode_server_frame_body
+from tickcast.wire import Framer, decode_server_frame_body, decode_varint
 
 __all__ = ["FakeClock", "MemorySink", "decode_frame_bodies", "decode_frames"]
 
@@ -108,6 +108,16 @@ class MemorySink:
         del self._pending[:n]
         self.delivered += moved
         return len(moved)
+
+    def drain_frames(self, count: int) -> int:
+        """Deliver exactly the next `count` whole frames waiting; returns the bytes moved."""
+        end = 0
+        for _ in range(count):
+            length, body_start = decode_varint(self._pending, end)
+            end = body_start + length
+        if end > len(self._pending):
+            raise ValueError(f"fewer than {count} whole frames are waiting")
+        return self.drain(end)
 
     def resume(self) -> None:
         """Stop pausing and deliver everything waiting."""

@@ -91,8 +91,11 @@ class Harness:
 
     def join(self, player_id: str, room: str = "r", **hello: Any) -> tuple[Client, pb.Welcome]:
         """Connect and send a Hello; the first frame must be a Welcome."""
-        c = self.connect(paused=hello.pop("paused", False), sink=hello.pop("sink", None))
+        paused = hello.pop("paused", False)
+        c = self.connect(paused=paused, sink=hello.pop("sink", None))
         c.hello(player_id, room, **hello)
+        if paused:  # the client reads its Welcome, then stops reading
+            c.sink.drain_frames(1)
         msgs = c.take(1)  # any catch-up ticks stay for the test to take
         assert msgs and msgs[0].HasField("welcome"), f"expected a Welcome, got {c.messages()}"
         return c, msgs[0].welcome
