@@ -61,6 +61,15 @@ class Player:
         self.disconnected_at = 0.0
 
 
+def _slot_and_seq(entry: bytes) -> tuple[int, int]:
+    """(slot, seq) of one `wire.encode_relayed_input` entry: tag, length, then
+    the slot and seq fields, each a one-byte tag and a varint."""
+    _, pos = wire.decode_varint(entry, 1)
+    slot, pos = wire.decode_varint(entry, pos + 1)
+    seq, _ = wire.decode_varint(entry, pos + 1)
+    return slot, seq
+
+
 class JoinRefused(Exception):
     """A Hello this room will not accept; carries the Kick reason and detail."""
 
@@ -172,9 +181,25 @@ class Room:
         if p.join_tick == self.next:
             # joined and left within the same open tick: the two cancel out
             self._joined.remove((p.slot, p.id))
+            if self._inputs:
+                self._forget_inputs(p)
         else:
             self._left.append(p.slot)
             p.left_tick = self.next
+
+    def _forget_inputs(self, p: Player) -> None:
+        """p's join was cancelled, so p is a member of no tick: its inputs in the
+        open tick must not be sent (a tick carries only members' inputs), and
+        their seqs count as never sequenced (Welcome.last_seq stays truthful)."""
+        kept: list[bytes] = []
+        for entry in self._inputs:
+            slot, seq = _slot_and_seq(entry)
+            if slot == p.slot:
+                p.last_seq = min(p.last_seq, seq - 1)
+                self.inputs_sequenced -= 1
+            else:
+                kept.append(entry)
+        self._inputs = kept
 
     def _unlink(self, session: Session) -> None:
         ob = session.outbox

@@ -585,3 +585,46 @@ def test_chain_off() -> None:
     a.input(1)
     h.tick(2)
     assert [t.chain for t in a.ticks()] == [b"", b""]
+
+
+def test_resume_replaces_a_connection_that_is_still_open(h: Harness) -> None:
+    """A client whose old TCP connection is half-open reconnects with a resume."""
+    a, _ = h.join("a")
+    old, _ = h.join("p")
+    h.tick(3)
+    new, w = h.join("p", resume_after=1)
+    assert old.kick().reason == pb.REASON_REPLACED
+    assert w.first_tick == 2
+    assert new.tick_bodies() == {n: a.tick_bodies()[n] for n in (2, 3)}
+    h.tick()
+    assert all(not t.joined and not t.left for t in a.ticks()[1:])
+
+
+def test_inputs_of_a_cancelled_join_are_not_sequenced(h: Harness) -> None:
+    """A player that joins, sends inputs and leaves within one open tick was a member
+    of no tick: a tick must not carry its inputs, and its seqs are free again."""
+    a, _ = h.join("a")
+    h.tick()
+    a.take()
+    ghost, _ = h.join("ghost")
+    ghost.input(1, b"boo")
+    a.input(1, b"real")
+    ghost.send(leave=pb.Leave())
+    h.tick()
+    (t,) = a.ticks()
+    assert [(i.slot, i.payload) for i in t.inputs] == [(1, b"real")]
+    assert not t.joined and not t.left
+    _, w = h.join("ghost")
+    assert w.last_seq == 0
+
+
+def test_inputs_of_a_cancelled_join_do_not_leak_into_a_later_tick(h: Harness) -> None:
+    h.join("watcher", spectator=True)  # keeps the room open while it has no members
+    ghost, _ = h.join("ghost")
+    ghost.input(1, b"boo")
+    ghost.send(leave=pb.Leave())
+    h.tick(3)  # nobody is a member: no tick
+    late, _ = h.join("late")
+    h.tick()
+    (t,) = late.ticks()
+    assert t.number == 1 and list(t.inputs) == [] and joined_ids(t) == ["late"]

@@ -6,7 +6,8 @@ spec's promises against a simple model:
   has every tick from its Welcome.first_tick on, nothing skipped or repeated;
 - replaying Tick.joined/left from tick 1 gives the members the model expects;
 - the inputs sequenced are exactly those with a new seq, in acceptance order,
-  each with its sender's slot; a player's slot never changes;
+  each with its sender's slot, except those of a join cancelled within its
+  open tick; a player's slot never changes;
 - a replaced connection ends with Kick{REPLACED}, a refused resume with
   Kick{RESUME_UNAVAILABLE}, and a Kick is always the last frame.
 """
@@ -56,6 +57,18 @@ class RoomModel(RuleBasedStateMachine):
         self.members.add(pid)
         self.dropped.discard(pid)
 
+    def _membership_ends(self, pid: str) -> None:
+        """pid's leave takes effect at the open tick; if its join was to take effect
+        there too, the two cancel, and its inputs in the open tick go with them."""
+        self.members.discard(pid)
+        if pid in self.committed:
+            return
+        slot = self.slots[pid]
+        dropped = [seq for s, seq, _ in self.pending_inputs if s == slot]
+        if dropped:
+            self.last_seq[pid] = min(dropped) - 1
+            self.pending_inputs = [i for i in self.pending_inputs if i[0] != slot]
+
     def _tick(self) -> None:
         self.h.tick()
         self.committed = set(self.members)
@@ -89,7 +102,7 @@ class RoomModel(RuleBasedStateMachine):
         c, _ = self.connected.pop(pid)
         c.send(leave=pb.Leave())
         self.ended.append((c, pb.REASON_UNSPECIFIED))
-        self.members.discard(pid)
+        self._membership_ends(pid)
 
     @precondition(lambda self: self.connected)
     @rule(data=st.data())
@@ -119,7 +132,8 @@ class RoomModel(RuleBasedStateMachine):
     @rule()
     def grace_runs_out(self) -> None:
         self.h.clock.advance(GRACE)
-        self.members -= self.dropped
+        for pid in self.dropped:
+            self._membership_ends(pid)
         self.dropped.clear()
         self._tick()
 

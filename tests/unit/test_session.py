@@ -333,3 +333,48 @@ def test_shutdown_kicks_every_session_even_in_handshake(h: Harness) -> None:
     assert waiting.kick().reason == pb.REASON_SERVER_SHUTDOWN
     assert joined.kick().reason == pb.REASON_SERVER_SHUTDOWN
     assert h.refused("late").reason == pb.REASON_SERVER_SHUTDOWN
+
+
+# ---------------------------------------------------------------- state hashes and acks
+
+
+def test_state_hash_over_64_bytes_is_a_protocol_error(h: Harness) -> None:
+    c, _ = h.join("p")
+    h.tick()
+    c.send(state_hash=pb.StateHash(tick=1, hash=b"h" * 64))
+    assert not c.sink.closed
+    c.send(state_hash=pb.StateHash(tick=1, hash=b"h" * 65))
+    assert c.kick().reason == pb.REASON_PROTOCOL_ERROR
+
+
+def test_ack_is_recorded_and_never_goes_back(h: Harness) -> None:
+    c, _ = h.join("p")
+    c.send(ack=pb.Ack(tick=5))
+    c.send(ack=pb.Ack(tick=3))
+    assert c.session.acked_tick == 5
+    assert c.take() == []  # an Ack has no answer
+
+
+# ---------------------------------------------------------------- whole messages (WebSocket)
+
+
+def test_message_transport_handshake_and_ping(h: Harness) -> None:
+    c = h.connect()
+    hello = pb.ClientMessage(hello=pb.Hello(protocol_version=1, player_id="ws", room="r"))
+    c.session.message_received(hello.SerializeToString(), h.clock.now())
+    ping = pb.ClientMessage(ping=pb.Ping(nonce=9))
+    c.session.message_received(ping.SerializeToString(), h.clock.now())
+    welcome, pong = c.take()
+    assert welcome.welcome.slot == 1 and pong.pong.nonce == 9
+
+
+def test_message_transport_refuses_an_oversized_message(h: Harness) -> None:
+    c = h.connect()
+    c.session.message_received(b"\x00" * (h.config.max_frame + 1), h.clock.now())
+    assert c.kick().reason == pb.REASON_FRAME_TOO_LARGE
+
+
+def test_message_transport_refuses_garbage(h: Harness) -> None:
+    c = h.connect()
+    c.session.message_received(b"\xff\xff\xff", h.clock.now())
+    assert c.kick().reason == pb.REASON_PROTOCOL_ERROR
