@@ -41,6 +41,7 @@ class RoomModel(RuleBasedStateMachine):
         self.pending_inputs: list[tuple[int, int, bytes]] = []
         self.sequenced: list[tuple[int, int, bytes]] = []
         self.ended: list[tuple[Client, int]] = []  # closed clients and their expected Kick
+        self.watchers: list[tuple[Client, pb.Welcome]] = []  # spectators joined later
 
     # ------------------------------------------------------------ helpers
 
@@ -82,6 +83,19 @@ class RoomModel(RuleBasedStateMachine):
         c, w = self.h.join(pid)
         assert w.first_tick == self.room.last_sent() + 1
         self._welcomed(pid, c, w)
+
+    @rule(pid=PLAYERS)
+    def join_with_full_history(self, pid: str) -> None:
+        c, w = self.h.join(pid, full_history=True)
+        assert w.first_tick == 1 and list(w.members) == []
+        self._welcomed(pid, c, w)
+
+    @rule(full_history=st.booleans())
+    def watch(self, full_history: bool) -> None:
+        c, w = self.h.join("watcher", spectator=True, full_history=full_history)
+        assert w.slot == 0
+        assert w.first_tick == (1 if full_history else self.room.last_sent() + 1)
+        self.watchers.append((c, w))
 
     @precondition(lambda self: self.room.last_sent() > 0)
     @rule(pid=PLAYERS, back=st.integers(0, 4))
@@ -161,7 +175,8 @@ class RoomModel(RuleBasedStateMachine):
     def connected_clients_have_every_tick_since_their_welcome(self) -> None:
         reference = self.observer.tick_bodies()
         last = self.room.last_sent() if "r" in self.h.relay.rooms else 0
-        for pid, (c, w) in self.connected.items():
+        clients = list(self.connected.items()) + [("watcher", cw) for cw in self.watchers]
+        for pid, (c, w) in clients:
             bodies = c.tick_bodies()
             assert sorted(bodies) == list(range(w.first_tick, last + 1)), pid
             assert all(reference[n] == b for n, b in bodies.items()), pid
@@ -174,4 +189,4 @@ class RoomModel(RuleBasedStateMachine):
 
 
 TestRoomModel = RoomModel.TestCase
-TestRoomModel.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+TestRoomModel.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)

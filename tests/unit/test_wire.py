@@ -14,7 +14,7 @@ from tickcast import wire
 from tickcast.errors import FrameTooLarge, RemoteProtocolError
 from tickcast.proto import pb
 
-FAST = settings(max_examples=150, deadline=None)
+FAST = settings(max_examples=100, deadline=None)
 
 UINT32 = st.integers(0, 2**32 - 1)
 UINT64 = st.integers(0, 2**64 - 1)
