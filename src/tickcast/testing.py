@@ -19,8 +19,6 @@ from __future__ import annotations
 from tickcast.proto import pb
 from tickcast.wire import Framer, decode_server_frame_body, decode_varint
 
-__all__ = ["FakeClock", "MemorySink", "decode_frame_bodies", "decode_frames"]
-
 # ---- sans-I/O fakes ----
 
 _NO_LIMIT = 1 << 62

@@ -61,6 +61,7 @@ def test_slot_is_per_room(h: Harness) -> None:
 
 
 def test_inputs_in_acceptance_order_in_the_open_tick(h: Harness) -> None:
+    """Also the Identity rule: each input carries the slot of the connection that sent it."""
     a, wa = h.join("a")
     b, wb = h.join("b")
     h.tick()

@@ -165,17 +165,6 @@ def test_empty_message_after_the_handshake_is_a_protocol_error(h: Harness) -> No
     assert c.kick().reason == pb.REASON_PROTOCOL_ERROR
 
 
-def test_inputs_carry_the_senders_slot(h: Harness) -> None:
-    a, wa = h.join("a")
-    b, wb = h.join("b")
-    h.tick()
-    a.input(1, b"from-a")
-    b.input(1, b"from-b")
-    h.tick()
-    (t,) = a.ticks()[-1:]
-    assert [(i.slot, i.payload) for i in t.inputs] == [(wa.slot, b"from-a"), (wb.slot, b"from-b")]
-
-
 # ---------------------------------------------------------------- spectators
 
 
