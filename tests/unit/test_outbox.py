@@ -4,6 +4,9 @@ paced catch-up from a room's history, with memory sinks and a fake clock."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tickcast import wire
 from tickcast.outbox import CATCHUP_CHUNK_BYTES, Outbox
 from tickcast.proto import pb
@@ -131,6 +134,33 @@ def test_abort_with_nothing_queued_sends_the_final_frame_whole() -> None:
     ob.abort(data_frame(10, 2))
     assert bytes(sink.delivered) == data_frame(10, 1) + data_frame(10, 2)
     assert sink.aborted
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("offer"), st.integers(1, 400)),
+            st.tuples(st.just("drain"), st.integers(0, 900)),
+        ),
+        max_size=40,
+    )
+)
+def test_budget_accounting_matches_a_model(steps: list[tuple[str, int]]) -> None:
+    """offer() is refused exactly when the unsent bytes pass limit_bytes or the
+    frames not yet wholly delivered pass limit_ticks."""
+    sink = MemorySink(paused=True)
+    ob = Outbox(sink, limit_bytes=1500, limit_ticks=4)
+    ends: list[int] = []  # model: stream offsets where the frames written end
+    for kind, n in steps:
+        if kind == "drain":
+            sink.drain(n)
+            continue
+        ok = ob.offer(wire.frame(bytes(n)))
+        ends.append(len(sink.delivered) + sink.pending)
+        unsent_frames = sum(1 for e in ends if e > len(sink.delivered))
+        assert ok == (sink.pending <= 1500 and unsent_frames <= 4)
+        assert ob.statistics().frames_behind == unsent_frames
 
 
 # ---------------------------------------------------------------- catch-up, direct
