@@ -110,9 +110,12 @@ class MemorySink:
     def drain_frames(self, count: int) -> int:
         """Deliver exactly the next `count` whole frames waiting; returns the bytes moved."""
         end = 0
-        for _ in range(count):
-            length, body_start = decode_varint(self._pending, end)
-            end = body_start + length
+        try:
+            for _ in range(count):
+                length, body_start = decode_varint(self._pending, end)
+                end = body_start + length
+        except IndexError:
+            end = len(self._pending) + 1
         if end > len(self._pending):
             raise ValueError(f"fewer than {count} whole frames are waiting")
         return self.drain(end)
