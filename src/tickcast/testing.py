@@ -8,10 +8,11 @@ with no sockets, no event loop and no sleeps, so it is fast and deterministic:
     relay = Relay(Config(server_id="test"))
     sink = MemorySink()
     session = relay.open_session(sink, clock.now())
-    session.data_received(hello_bytes, clock.now())
-    clock.advance(1 / 30)
+    hello = pb.ClientMessage(hello=pb.Hello(protocol_version=1, player_id="p"))
+    session.data_received(wire.frame(hello.SerializeToString()), clock.now())
+    clock.advance(relay.config.tick_interval)
     relay.tick(clock.now())
-    assert sink.messages()[0].HasField("welcome")
+    welcome, tick = sink.take()
 """
 
 from __future__ import annotations
