@@ -5,18 +5,10 @@ from __future__ import annotations
 
 import hashlib
 
-from support import RawClient, client_frame, running_server
+from support import RawClient, client_frame, running_server, tick_content
 
 from tickcast import wire
 from tickcast.proto import pb
-
-
-def content(tick: pb.Tick) -> bytes:
-    bare = pb.Tick()
-    bare.CopyFrom(tick)
-    bare.ClearField("chain")
-    del bare.desyncs[:]
-    return bare.SerializeToString()
 
 
 async def server_tick(client: RawClient, nonce: int) -> int:
@@ -44,7 +36,7 @@ async def test_chain_runs_through_skipped_empty_ticks() -> None:
         for n in range(first.number + 1, later.number):
             skipped = b"\x08" + wire.encode_varint(n)
             chain = hashlib.blake2b(chain + skipped, digest_size=32).digest()
-        assert later.chain == hashlib.blake2b(chain + content(later), digest_size=32).digest()
+        assert later.chain == hashlib.blake2b(chain + tick_content(later), digest_size=32).digest()
         await ada.close()
 
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support import tick_content
 
 from tickcast import wire
 from tickcast.proto import pb
@@ -94,13 +95,7 @@ def blake2b_256(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
 
-def content(tick: pb.Tick) -> bytes:
-    """The spec's chain input, computed independently of tickcast.wire."""
-    bare = pb.Tick()
-    bare.CopyFrom(tick)
-    bare.ClearField("chain")
-    del bare.desyncs[:]
-    return bare.SerializeToString()
+content = tick_content  # the spec's chain input, computed independently of tickcast.wire
 
 
 def test_chain_of_tick_129_follows_the_story() -> None:
