@@ -40,6 +40,7 @@ def test_every_field_has_a_row_with_flag_env_and_help() -> None:
     for f in dataclasses.fields(Config):
         row = next(line for line in table.splitlines() if f"`TICKCAST_{f.name.upper()}`" in line)
         assert f"`--{f.name.replace('_', '-')}" in row
+        assert f.metadata.get("help"), f"Config.{f.name} has no help text for the docs"
         assert f.metadata["help"].split()[0] in row
 
 
