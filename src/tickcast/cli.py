@@ -99,7 +99,7 @@ async def serve(config: Config) -> int:
 
     services: list[Service] = []
     http = None
-    if not config.no_http:
+    if config.http:
         from tickcast.http import HttpService
 
         http = HttpService()

@@ -93,7 +93,9 @@ class Config:
         metadata=_opt("address of the HTTP listener (WebSocket /ws, /metrics, health, admin API)"),
     )
     http_port: int = field(default=8080, metadata=_opt("HTTP port (0 picks a free one)"))
-    no_http: bool = field(default=False, metadata=_opt("run without the HTTP listener"))
+    http: bool = field(
+        default=True, metadata=_opt("serve the HTTP listener (--no-http runs without it)")
+    )
     ws_allowed_origins: str = field(
         default="",
         metadata=_opt(
