@@ -405,7 +405,12 @@ class _WsConnection(_Connection):
                 t.write(data)
 
     def write(self, data: bytes) -> None:
-        """`data` is one or more whole length-prefixed frames from the core."""
+        """`data` is one or more whole length-prefixed frames from the core.
+        Once the WebSocket is closing, writes are dropped, as TCP's are."""
+        from websockets.protocol import State
+
+        if self.ws.state not in (State.CONNECTING, State.OPEN):
+            return
         for body in wire.Framer(MAX_SERVER_FRAME).feed(data):
             if self._before_open is not None:
                 self._before_open.append(body)

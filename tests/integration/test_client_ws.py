@@ -89,3 +89,16 @@ async def test_ws_clients_resume_through_cuts_and_match_a_tcp_reference() -> Non
                 await p.close()
         ref_task.cancel()
         await reference.close()
+
+
+async def test_writes_after_the_websocket_began_closing_are_dropped() -> None:
+    # the client's ping timer may fire between the server's close frame and the
+    # end of the connection: that write must be dropped, as on a closing TCP transport
+    async with http_server() as (_, http):
+        client = Client("127.0.0.1", http.port, player_id="ada", websocket_path="/ws")
+        await client.start()
+        conn = client._conn
+        assert conn is not None
+        conn.ws.send_close()  # type: ignore[attr-defined]  # now CLOSING
+        conn.write(b"\x02\x1a\x00")  # a framed Ping: must not raise
+        await client.close(leave=False)
