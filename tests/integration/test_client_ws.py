@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+from test_client_resume import collect, wait_for  # the TCP version of this test
 from ws_support import http_server
 
 import tickcast
@@ -13,19 +14,6 @@ from tickcast.client import Client, Tick
 from tickcast.testing import ChaosProxy
 
 CHAOS_SECONDS = 3.0
-
-
-async def collect(client: Client, into: list[Tick]) -> None:
-    async for tick in client.ticks():
-        into.append(tick)
-
-
-async def settle(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_ws_clients_resume_through_cuts_and_match_a_tcp_reference() -> None:
@@ -67,9 +55,9 @@ async def test_ws_clients_resume_through_cuts_and_match_a_tcp_reference() -> Non
                     s.append(p.send(f"{p.player_id}:{len(s)}".encode()))
                 await asyncio.sleep(rnd.uniform(0.005, 0.03))
             proxy.cutting = False
-            await settle(lambda: all(p.pending_inputs == 0 for p in players), 30, "inputs")
+            await wait_for(lambda: all(p.pending_inputs == 0 for p in players), 30, "inputs")
             target = max(s[-1].number for s in streams if s)
-            await settle(lambda: reference_ticks[-1].number >= target, 30, "the reference")
+            await wait_for(lambda: reference_ticks[-1].number >= target, 30, "the reference")
             assert proxy.cuts > 0 and sum(p.reconnects for p in players) > 0
             by_number = {t.number: t for t in reference_ticks}
             for p, stream in zip(players, streams, strict=True):
