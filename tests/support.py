@@ -246,7 +246,7 @@ def assert_gap_free(numbers: list[int]) -> None:
     if numbers != expected:
         bad = next(i for i, (a, b) in enumerate(zip(numbers, expected, strict=True)) if a != b)
         raise AssertionError(
-            f"tick stream broken at index {bad}: got {numbers[max(0, bad - 3):bad + 3]}"
+            f"tick stream broken at index {bad}: got {numbers[max(0, bad - 3) : bad + 3]}"
         )
 
 
