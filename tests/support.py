@@ -233,6 +233,17 @@ class SocketClient:
         self.sock.close()
 
 
+async def join_two_and_drop_one(port: int) -> tuple[RawClient, pb.Welcome, pb.Welcome, int]:
+    """ada and bob join; bob drops (no Leave) after its first tick.
+
+    Returns ada's client, both Welcomes and the last tick bob received."""
+    ada, wa = await RawClient.join(port, "ada")
+    bob, wb = await RawClient.join(port, "bob")
+    last = (await bob.next_tick()).number
+    await bob.close()
+    return ada, wa, wb, last
+
+
 def tick_number(body: bytes) -> int:
     """The number of the Tick in a raw ServerMessage body (0 if it is not a Tick)."""
     msg = wire.decode_server_frame_body(body)

@@ -17,6 +17,7 @@ from support import (
     expect_final_kick,
     hello_frame,
     input_frame,
+    join_two_and_drop_one,
     running_server,
     wait_until,
 )
@@ -184,10 +185,7 @@ async def test_resume_unavailable() -> None:
 
 async def test_resume_unavailable_after_the_grace() -> None:
     async with running_server(reconnect_grace=0.05) as server:
-        a, wa = await RawClient.join(server.port, "ada")
-        b, wb = await RawClient.join(server.port, "bob")
-        last = (await b.next_tick()).number
-        await b.close()
+        a, _, wb, last = await join_two_and_drop_one(server.port)
         # wait until ada sees bob leave (the grace ran out)
         while True:
             t = await a.next_tick()
@@ -293,3 +291,16 @@ async def test_slow_consumer_kick(caplog: pytest.LogCaptureFixture) -> None:
 async def _drain(c: RawClient) -> None:
     while True:
         await c.next_body(timeout=30)
+
+
+async def test_a_kicked_client_that_never_closes_is_let_go() -> None:
+    """The server lingers after a Kick (it reads until the peer's FIN, so unread
+    input cannot turn its close into a reset), but only for `shutdown_timeout`."""
+    async with running_server(shutdown_timeout=0.3) as server:
+        c = await RawClient.connect(server.port)
+        c.send(hello_frame("ada", protocol_version=9))
+        assert (await expect_final_kick(c)).reason == pb.REASON_VERSION_MISMATCH
+        # the client keeps its socket open and even writes more: still let go
+        c.send(b"\x01\x02\x03")
+        await wait_until(lambda: server.connection_count == 0, what="the server to let go")
+        await c.close()

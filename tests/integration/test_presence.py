@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from support import RawClient, client_frame, expect_final_kick, running_server
+from support import (
+    RawClient,
+    client_frame,
+    expect_final_kick,
+    join_two_and_drop_one,
+    running_server,
+)
 
 from tickcast.proto import pb
 
@@ -90,10 +96,7 @@ async def test_presence_rules() -> None:
 
 async def test_reconnect_within_grace_is_no_leave() -> None:
     async with running_server(reconnect_grace=30) as server:
-        ada, wa = await RawClient.join(server.port, "ada")
-        bob, wb = await RawClient.join(server.port, "bob")
-        last = (await bob.next_tick()).number
-        await bob.close()
+        ada, wa, wb, last = await join_two_and_drop_one(server.port)
         bob2, wb2 = await RawClient.join(server.port, "bob", resume_after=last)
         assert wb2.first_tick == last + 1 and wb2.slot == wb.slot
         assert members(wb2) == []  # resume: no member list
