@@ -293,7 +293,8 @@ class ServerProcess:
 
     @classmethod
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
-        full_env = {**os.environ, "PYTHONPATH": SRC_DIR, **(env or {})}
+        # the HTTP side on a free port, never the default 8080 (tests run side by side)
+        full_env = {**os.environ, "PYTHONPATH": SRC_DIR, "TICKCAST_HTTP_PORT": "0", **(env or {})}
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
