@@ -253,6 +253,53 @@ def decode_client_message(body: bytes) -> pb.ClientMessage:
     return msg
 
 
+def decode_input_fast(body: bytes) -> tuple[int, bytes] | None:
+    """(seq, payload) of a body that is exactly `ClientMessage{input}` in its common
+    compact form, else None (the caller then parses it with protobuf).
+
+    This is the per-input hot path: building protobuf objects for each input
+    costs more than the rest of its handling. It accepts only the shapes it can
+    decode exactly as protobuf would: one `input` field (tag 0x12) spanning the
+    whole body with a one-byte length, and inside it an optional `seq` (tag
+    0x08, varint of at most 5 bytes below 2**32) followed by an optional
+    `payload` (tag 0x12, one-byte length) and nothing else. Anything else
+    (unknown fields, repeated or reordered fields, longer lengths, other
+    messages) returns None, so the general parser stays the single authority
+    on every edge case; the unit tests compare the two with hypothesis.
+    """
+    end = len(body)
+    if end < 2 or body[0] != 0x12 or body[1] + 2 != end or body[1] > 0x7F:
+        return None
+    pos = 2
+    seq = 0
+    if pos < end and body[pos] == 0x08:
+        b = body[pos + 1] if pos + 1 < end else 0x80
+        if b < 0x80:  # the common case: seq < 128
+            seq = b
+            pos += 2
+        else:
+            shift = 0
+            pos += 1
+            while True:
+                if pos >= end or shift > 28:
+                    return None
+                b = body[pos]
+                pos += 1
+                seq |= (b & 0x7F) << shift
+                if b < 0x80:
+                    break
+                shift += 7
+            if seq > 0xFFFFFFFF:
+                return None
+    if pos == end:
+        return seq, b""
+    if body[pos] != 0x12 or pos + 1 >= end:
+        return None
+    if body[pos + 1] + pos + 2 != end or body[pos + 1] > 0x7F:
+        return None
+    return seq, body[pos + 2 :]
+
+
 def decode_server_frame_body(body: bytes) -> pb.ServerMessage:
     """Parse one server frame body (used by clients and tests)."""
     msg = pb.ServerMessage()
