@@ -290,18 +290,12 @@ def decode_input_fast(body: bytes) -> tuple[int, bytes] | None:
             seq = b
             pos += 2
         else:
-            shift = 0
-            pos += 1
-            while True:
-                if pos >= end or shift > 28:
-                    return None
-                b = body[pos]
-                pos += 1
-                seq |= (b & 0x7F) << shift
-                if b < 0x80:
-                    break
-                shift += 7
-            if seq > 0xFFFFFFFF:
+            start = pos + 1
+            try:
+                seq, pos = decode_varint(body, start)
+            except (IndexError, RemoteProtocolError):
+                return None
+            if pos - start > MAX_VARINT32_BYTES or seq > 0xFFFFFFFF or pos > end:
                 return None
     if pos == end:
         return seq, b""

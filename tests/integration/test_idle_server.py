@@ -7,17 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from support import RawClient, client_frame, running_server
+from support import RawClient, client_frame, running_server, wait_until
 
 from tickcast.proto import pb
-
-
-async def wait_until(condition, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        assert loop.time() < end, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_no_timers_once_the_last_client_has_gone() -> None:

@@ -11,17 +11,9 @@ import asyncio
 import contextlib
 import socket
 
-from support import RawClient, hello_frame, running_server
+from support import RawClient, hello_frame, running_server, wait_until
 
 from tickcast.transports.tcp import TcpListener
-
-
-async def wait_until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        assert loop.time() < end, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_one_readiness_callback_accepts_every_waiting_connection() -> None:
