@@ -28,7 +28,7 @@ async def test_one_readiness_callback_accepts_every_waiting_connection() -> None
                 stack.enter_context(socket.create_connection(("127.0.0.1", server.port), 5))
             listener._accept(listener.sockets[0])
             assert len(listener._pending) == n
-            await wait_until(lambda: server.connection_count == n)
+            await wait_until(lambda: server.connection_count == n, 15.0)
 
 
 async def test_clients_accepted_in_a_batch_are_served() -> None:
