@@ -70,7 +70,11 @@ class TcpConnection(asyncio.Protocol):
         if t is None or t.is_closing() or self._abort_timer is not None:
             return
         if t.can_write_eof():
-            t.write_eof()
+            try:
+                t.write_eof()
+            except OSError:  # the peer reset already (ENOTCONN): nothing left to flush
+                t.abort()
+                return
         else:
             t.close()
         self._abort_timer = self.loop.call_later(self.server.config.shutdown_timeout, t.abort)
