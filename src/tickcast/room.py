@@ -97,7 +97,11 @@ class Room:
         self._inputs: list[bytes] = []
         self._joined: list[tuple[int, str]] = []
         self._left: list[int] = []
+        # history: tick n's frame at _ring[n % len]; an empty tick (no inputs,
+        # presence or desyncs: most ticks of a quiet room) is kept as b"" plus
+        # its 32-byte chain in _chains and rebuilt on demand (see frame())
         self._ring: list[bytes | None] = [None] * config.history_ticks
+        self._chains = bytearray()
         self.chain = b""
         self._hashes: dict[int, dict[int, bytes]] = {}
         # ticks already judged, while hashes for them are still accepted: a hash
@@ -123,7 +127,25 @@ class Room:
         return max(1, self.next - len(self._ring))
 
     def frame(self, number: int) -> bytes | None:
-        return self._ring[number % len(self._ring)]
+        f = self._ring[number % len(self._ring)]
+        if f or f is None:
+            return f
+        # an empty tick: its frame is determined by its number and chain
+        content = wire.encode_tick_content(number, b"")
+        if not self.config.chain:
+            return wire.encode_tick_frame(content)
+        at = (number - 1) % len(self._ring) * 32
+        return wire.encode_tick_frame(content, bytes(self._chains[at : at + 32]))
+
+    def _keep_chain(self, number: int, chain: bytes) -> None:
+        """Keep tick `number`'s chain (32 bytes, in a ring like `_ring`): about a
+        third of an empty tick's frame object, so a quiet room's history is small."""
+        chains = self._chains
+        at = (number - 1) % len(self._ring) * 32
+        if at == len(chains):
+            chains += chain
+        else:
+            chains[at : at + 32] = chain
 
     # ------------------------------------------------------------ membership
 
@@ -378,6 +400,7 @@ class Room:
         chain = b""
         if self.config.chain:
             chain = self.chain = wire.next_chain(self.chain, content)
+            self._keep_chain(number, chain)
         desyncs = b"".join(self._desyncs) if self._desyncs else b""
         if self._inputs:
             self._inputs = []
@@ -388,11 +411,12 @@ class Room:
         if desyncs:
             self._desyncs = []
         ring = self._ring
-        if self.config.skip_empty_ticks and not (inputs or joined or left or desyncs):
+        empty = not (inputs or joined or left or desyncs)
+        if empty and self.config.skip_empty_ticks:
             ring[number % len(ring)] = None
             return None
         frame = wire.encode_tick_frame(content, chain, desyncs)
-        ring[number % len(ring)] = frame
+        ring[number % len(ring)] = b"" if empty else frame  # b"": rebuilt by frame()
         return frame
 
     def deliver(self, frame: bytes) -> None:

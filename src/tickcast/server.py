@@ -22,7 +22,7 @@ from typing import Protocol
 from tickcast.config import Config
 from tickcast.relay import Relay
 from tickcast.stats import Histogram
-from tickcast.transports.tcp import TcpConnection
+from tickcast.transports.tcp import TcpConnection, TcpListener
 
 log = logging.getLogger("tickcast.server")
 
@@ -56,7 +56,7 @@ class Server:
         self.services: list[Service] = list(services or [])
         self.relay = Relay(self.config, on_ticking=self._start_ticker)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tcp: asyncio.base_events.Server | None = None
+        self._tcp: TcpListener | None = None
         self._connections: set[Connection] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick_deadline = 0.0
@@ -98,12 +98,9 @@ class Server:
         self._closed = asyncio.Event()
         self._closing = False
         self.relay = Relay(self.config, on_ticking=self._start_ticker)
-        self._tcp = await self._loop.create_server(
-            lambda: TcpConnection(self),
-            self.config.host,
-            self.config.port,
-            reuse_address=True,
-            backlog=4096,
+        # not loop.create_server: it accepts one connection per loop iteration (see TcpListener)
+        self._tcp = await TcpListener.listen(
+            self._loop, lambda: TcpConnection(self), self.config.host, self.config.port, 4096
         )
         for service in self.services:
             await service.start(self)

@@ -152,6 +152,14 @@ class Session:
             self.kick(exc.reason, exc.detail)
 
     def _handle(self, body: bytes, now: float) -> None:
+        if self.state is SessionState.JOINED and not self.spectator:
+            # the per-input hot path: no protobuf objects (see wire.decode_input_fast)
+            fast = wire.decode_input_fast(body)
+            if fast is not None:
+                room = self.room
+                assert room is not None and self.player is not None
+                room.submit(self.player, fast[0], fast[1])
+                return
         msg = wire.decode_client_message(body)
         kind = msg.WhichOneof("body")
         if self.state is SessionState.JOINED:
