@@ -91,13 +91,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def serve(config: Config) -> int:
     from tickcast.server import Server
 
-    server = Server(config)
+    try:
+        server = Server(config)
+    except ConfigError as exc:  # e.g. open mode on a public address
+        print(f"tickcast serve: error: {exc}", file=sys.stderr)
+        return 2
     try:
         await server.start()
     except OSError as exc:
         print(f"tickcast: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
-    print(f"tickcast listening on {server.address}", flush=True)
+    print(f"tickcast listening on {server.address} ({server.relay.auth.describe()})", flush=True)
     loop = asyncio.get_running_loop()
     interrupts = 0
 

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from tickcast.config import Config
 from tickcast.relay import Relay
+from tickcast.security import Admission
 from tickcast.transports.tcp import TcpConnection
 
 log = logging.getLogger("tickcast.server")
@@ -47,6 +48,7 @@ class Server:
         self.config = config or Config()
         self.services: list[Service] = list(services or [])
         self.relay = Relay(self.config, on_ticking=self._start_ticker)
+        self.admission = Admission(self.config)  # connection limits, before any allocation
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._connections: set[TcpConnection] = set()
@@ -88,7 +90,7 @@ class Server:
         self._loop = asyncio.get_running_loop()
         self._closed = asyncio.Event()
         self._closing = False
-        self.relay = Relay(self.config, on_ticking=self._start_ticker)
+        self.relay = Relay(self.config, on_ticking=self._start_ticker, auth=self.relay.auth)
         self._tcp = await self._loop.create_server(
             lambda: TcpConnection(self),
             self.config.host,

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
 from tickcast.errors import RemoteProtocolError, reason_name
 from tickcast.outbox import Outbox
 from tickcast.proto import pb
+from tickcast.security import ReceiveGuard, check_name
 
 if TYPE_CHECKING:
     from tickcast.room import Player, Room
@@ -50,7 +51,7 @@ class HelloRequest:
     """A validated Hello."""
 
     player_id: str
-    token: str
+    token: str = field(repr=False)  # a credential: never in a repr or a log line
     room: str
     resume_after: int
     full_history: bool
@@ -82,6 +83,7 @@ class Session:
         "spectator",
         "player_id",
         "acked_tick",
+        "recv_guard",
     )
 
     def __init__(
@@ -108,6 +110,7 @@ class Session:
         self.spectator = False
         self.player_id = ""
         self.acked_tick = 0
+        self.recv_guard: ReceiveGuard | None = None  # bytes/s limit, set by the relay
 
     def __repr__(self) -> str:
         who = self.player_id or "-"
@@ -122,12 +125,16 @@ class Session:
             return
         self.last_receive = now
         try:
+            if self.recv_guard is not None:
+                self.recv_guard.admit(len(data), now)
             for body in self.framer.feed(data):
                 self._handle(body, now)
                 if self.state is SessionState.CLOSED:
                     return
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
+        except Exception:
+            self._internal_error()
 
     def message_received(self, body: bytes, now: float) -> None:
         """One whole message from a message transport (WebSocket)."""
@@ -141,9 +148,19 @@ class Session:
             )
             return
         try:
+            if self.recv_guard is not None:
+                self.recv_guard.admit(len(body), now)
             self._handle(body, now)
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
+        except Exception:
+            self._internal_error()
+
+    def _internal_error(self) -> None:
+        """A bug met while handling this connection's input: it ends this
+        connection only, with a logged traceback (containment)."""
+        log.exception("internal error handling %r", self)
+        self.kick(pb.REASON_UNSPECIFIED, "internal server error")
 
     def _handle(self, body: bytes, now: float) -> None:
         msg = wire.decode_client_message(body)
@@ -278,9 +295,11 @@ def validate_hello(hello: pb.Hello) -> HelloRequest:
     pid_len = len(pid.encode())
     if not 1 <= pid_len <= MAX_PLAYER_ID_BYTES:
         raise RemoteProtocolError(f"player_id must be 1..{MAX_PLAYER_ID_BYTES} bytes of UTF-8")
+    check_name("player_id", pid)
     room = hello.room or DEFAULT_ROOM
     if len(room.encode()) > MAX_ROOM_BYTES:
         raise RemoteProtocolError(f"room name must be at most {MAX_ROOM_BYTES} bytes of UTF-8")
+    check_name("room name", room)
     return HelloRequest(
         player_id=pid,
         token=hello.token,
