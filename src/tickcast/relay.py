@@ -152,7 +152,10 @@ class Relay:
         idle = self.config.idle_timeout
         self.catchup.refill()  # rooms that no longer tick still finish their catch-ups
         for s in list(self.sessions):
-            s.handle_timer(now, idle)
+            try:
+                s.handle_timer(now, idle)
+            except Exception:  # containment: one session's bug must not stop the sweep
+                s._internal_error()
 
     # ------------------------------------------------------------ admin
 
