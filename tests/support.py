@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from tickcast import wire
@@ -117,6 +117,16 @@ class RawClient:
         self.writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll `condition()` until it is true; fail after `timeout` seconds (a slow machine
+    is fine, a condition that never holds is not)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.01)
 
 
 def test_config(**overrides: Any) -> Config:

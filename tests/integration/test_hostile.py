@@ -22,7 +22,14 @@ from typing import Any
 
 import jwt
 import pytest
-from support import RawClient, client_frame, hello_frame, input_frame, running_server
+from support import (
+    RawClient,
+    client_frame,
+    hello_frame,
+    input_frame,
+    running_server,
+    wait_for,
+)
 
 from tickcast import wire
 from tickcast.auth import mint
@@ -42,14 +49,6 @@ def figure(case: str, **values: Any) -> None:
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
     )
     print(f"\nFIGURE {case}: {text}")
-
-
-async def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        assert loop.time() < end, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def assert_serving(server: Server, *, token: str = "") -> None:
