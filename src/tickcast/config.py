@@ -117,7 +117,10 @@ class Config:
     )
     max_connections_per_host: int = field(
         default=256,
-        metadata=_opt("open connections per source address (raise it behind a same-host proxy)"),
+        metadata=_opt(
+            "open connections per source address (IPv6: per /64; loopback peers exempt); "
+            "0 = no limit"
+        ),
     )
     max_rooms: int = field(
         default=1000, metadata=_opt("rooms in total; a Hello that would open one more: ROOM_FULL")

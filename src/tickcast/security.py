@@ -123,13 +123,30 @@ class Admission:
     The transport asks `admit(host)` in `connection_made`; a refusal is a
     ready-made Kick frame to write before closing (no Session, no outbox, no
     timer is created for it). Every admitted connection must be `release`d.
+
+    Per-address counting groups IPv6 peers by their /64 (one subscriber's
+    prefix, which an attacker can fill with addresses at will) and reads
+    IPv4-mapped IPv6 addresses as IPv4. Loopback peers are exempt from the
+    per-address limit (not from the total): they are this machine, a reverse
+    proxy or TLS terminator relaying many players, or local tools and load
+    generators. Set `exempt_loopback = False` to count them too.
     """
 
-    __slots__ = ("max_total", "max_per_host", "total", "per_host", "refused", "_full", "_busy")
+    __slots__ = (
+        "max_total",
+        "max_per_host",
+        "exempt_loopback",
+        "total",
+        "per_host",
+        "refused",
+        "_full",
+        "_busy",
+    )
 
     def __init__(self, config: Config) -> None:
         self.max_total = config.max_connections
         self.max_per_host = config.max_connections_per_host
+        self.exempt_loopback = True
         self.total = 0
         self.per_host: Counter[str] = Counter()
         self.refused = 0
@@ -138,25 +155,46 @@ class Admission:
             pb.REASON_RATE_LIMITED, "too many connections from this address"
         )
 
+    def _key(self, host: str) -> str | None:
+        """The per-address counter of `host` (None: not counted per address)."""
+        if not self.max_per_host:
+            return None
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return host  # not an IP address (a Unix socket path, a test's name)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_loopback and self.exempt_loopback:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address):
+            return str(ipaddress.IPv6Network((ip, 64), strict=False))
+        return str(ip)
+
     def admit(self, host: str) -> bytes | None:
         """None if the connection may go on; else the Kick frame to send before closing."""
         if self.max_total and self.total >= self.max_total:
             self.refused += 1
             return self._full
-        if self.max_per_host and self.per_host[host] >= self.max_per_host:
-            self.refused += 1
-            return self._busy
+        key = self._key(host)
+        if key is not None:
+            if self.per_host[key] >= self.max_per_host:
+                self.refused += 1
+                return self._busy
+            self.per_host[key] += 1
         self.total += 1
-        self.per_host[host] += 1
         return None
 
     def release(self, host: str) -> None:
         self.total -= 1
-        left = self.per_host[host] - 1
+        key = self._key(host)
+        if key is None:
+            return
+        left = self.per_host[key] - 1
         if left > 0:
-            self.per_host[host] = left
+            self.per_host[key] = left
         else:
-            del self.per_host[host]
+            del self.per_host[key]
 
 
 class CatchupBudget:

@@ -59,6 +59,7 @@ async def test_rooms_in_total_are_limited() -> None:
 )
 async def test_connections_refused_before_a_session_exists(limit: str, detail: str) -> None:
     async with running_server(**{limit: 3}) as server:
+        server.admission.exempt_loopback = False  # the test's peers are all loopback
         held = [await RawClient.connect(server.port) for _ in range(3)]
         await wait_for(lambda: server.admission.total == 3)
         extra = await RawClient.connect(server.port)

@@ -65,6 +65,18 @@ def test_admission_counts_total_and_per_host() -> None:
     assert a.total == 0 and not a.per_host  # nothing kept for gone addresses
 
 
+def test_admission_groups_ipv6_by_64_and_exempts_loopback() -> None:
+    a = Admission(Config(port=0, max_connections_per_host=2))
+    assert a.admit("2001:db8:1:2::1") is None and a.admit("2001:db8:1:2::ffff") is None
+    assert a.admit("2001:db8:1:2:aaaa::1") is not None  # same /64
+    assert a.admit("2001:db8:1:3::1") is None  # another /64
+    assert a.admit("::ffff:10.0.0.9") is None and a.admit("10.0.0.9") is None
+    assert a.admit("10.0.0.9") is not None  # mapped and plain IPv4 are one address
+    assert all(a.admit("127.0.0.1") is None for _ in range(10))  # loopback: total only
+    a.exempt_loopback = False
+    assert a.admit("::1") is None and a.admit("::1") is None and a.admit("::1") is not None
+
+
 class Source:
     """A TickSource of `n` frames of `size` bytes."""
 
