@@ -20,6 +20,7 @@ neither the detail nor any log line ever contains the token.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -35,6 +36,8 @@ from tickcast.config import Config
 from tickcast.errors import ConfigError, RemoteProtocolError
 from tickcast.proto import pb
 from tickcast.security import is_loopback
+
+log = logging.getLogger("tickcast.auth")
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
@@ -92,6 +95,10 @@ class Authenticator:
             raise ConfigError(
                 f"no token secret (--secret-file or {SECRET_ENV}) and --host {config.host} "
                 "is not loopback: refusing to run open; pass --insecure-no-auth to do it anyway"
+            )
+        if auth.open and not is_loopback(config.host):
+            log.warning(
+                "OPEN MODE on %s (--insecure-no-auth): anyone can join as anyone", config.host
             )
         return auth
 
