@@ -148,3 +148,14 @@ async def running_server(**overrides: Any) -> AsyncIterator[Server]:
     finally:
         server.close()
         await asyncio.wait_for(server.wait_closed(), 10)
+
+
+def tick_content(tick: pb.Tick) -> bytes:
+    """The spec's chain input for `tick` (the Tick without chain and desyncs,
+    canonically encoded), computed with the generated code, independently of
+    the hand encoders in tickcast.wire."""
+    bare = pb.Tick()
+    bare.CopyFrom(tick)
+    bare.ClearField("chain")
+    del bare.desyncs[:]
+    return bare.SerializeToString()
