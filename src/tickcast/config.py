@@ -105,8 +105,11 @@ class Config:
         default=240, metadata=_opt("inputs a player may send at once above input_rate")
     )
     input_bytes_per_tick: int = field(
-        default=8192,
-        metadata=_opt("payload bytes one player's inputs may add to one tick (RATE_LIMITED)"),
+        default=65536,
+        metadata=_opt(
+            "payload bytes one player's inputs may add to one tick (RATE_LIMITED); "
+            "the default lets one maximum-size input through and caps a burst of them"
+        ),
     )
     recv_bytes_per_second: int = field(
         default=262144,
