@@ -57,10 +57,14 @@ def load_secrets(config: Config, environ: Mapping[str, str] | None = None) -> tu
     env = os.environ if environ is None else environ
     secrets: list[bytes] = []
     if config.secret_file:
+        path = Path(config.secret_file)
         try:
-            text = Path(config.secret_file).read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+            mode = path.stat().st_mode
         except OSError as exc:
             raise ConfigError(f"--secret-file: cannot read it: {exc.strerror}") from None
+        if mode & 0o077:
+            log.warning("--secret-file %s is readable by other users: chmod 600 it", path)
         secrets.extend(
             line.strip().encode()
             for line in text.splitlines()

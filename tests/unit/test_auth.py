@@ -66,6 +66,21 @@ def test_rotation_any_secret_verifies(tmp_path: Path) -> None:
     auth.verify(mint(S2, "ada"), "ada", "r")  # by the new one
 
 
+def test_a_secret_file_readable_by_others_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    f = tmp_path / "secrets"
+    f.write_text(S1.decode())
+    f.chmod(0o644)
+    load_secrets(Config(port=0, secret_file=str(f)), environ={})
+    assert any("chmod 600" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    f.chmod(0o600)
+    load_secrets(Config(port=0, secret_file=str(f)), environ={})
+    assert not caplog.records
+    assert S1.decode() not in caplog.text
+
+
 def test_secret_from_environment_and_short_secrets_refused() -> None:
     assert load_secrets(Config(port=0), environ={"TICKCAST_SECRET": S1.decode()}) == (S1,)
     with pytest.raises(ConfigError, match="at least 32"):
