@@ -155,7 +155,7 @@ class Relay:
             try:
                 s.handle_timer(now, idle)
             except Exception:  # containment: one session's bug must not stop the sweep
-                s._internal_error()
+                s.internal_error()
 
     # ------------------------------------------------------------ admin
 

@@ -134,7 +134,7 @@ class Session:
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
         except Exception:
-            self._internal_error()
+            self.internal_error()
 
     def message_received(self, body: bytes, now: float) -> None:
         """One whole message from a message transport (WebSocket)."""
@@ -154,9 +154,9 @@ class Session:
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
         except Exception:
-            self._internal_error()
+            self.internal_error()
 
-    def _internal_error(self) -> None:
+    def internal_error(self) -> None:
         """A bug met while handling this connection's input: it ends this
         connection only, with a logged traceback (containment)."""
         log.exception("internal error handling %r", self)
