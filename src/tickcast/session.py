@@ -264,11 +264,13 @@ class Session:
             detail,
         )
         frame = wire.kick_frame(reason, detail)
-        if abort:
-            self.outbox.abort(frame)
-        else:
-            self.outbox.close(frame)
-        self.host.session_closed(self)
+        try:
+            if abort:
+                self.outbox.abort(frame)
+            else:
+                self.outbox.close(frame)
+        finally:  # even if the transport fails to close, the relay must forget us
+            self.host.session_closed(self)
 
     def connection_lost(self) -> None:
         """The transport is gone (EOF, reset, or our own close completed)."""

@@ -423,6 +423,28 @@ async def test_join_leave_churn_of_1000_connections() -> None:
         )
 
 
+async def test_leave_then_close_leaks_no_session(caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: a peer that sends Leave and closes at once, while ticks flow to it,
+    answers them with a reset; the lingering close's write_eof then raised ENOTCONN
+    out of the session, which stayed in the relay for ever."""
+    async with running_server(tick_rate=100) as server:
+        anchor, _ = await RawClient.join(server.port, "anchor", "bye")
+
+        async def leave_and_close(i: int) -> None:
+            c, w = await RawClient.join(server.port, f"p{i}", "bye")
+            await c.ticks_until(w.first_tick)
+            c.send(client_frame(leave=pb.Leave()))
+            await c.close()
+
+        for _ in range(3):
+            await asyncio.gather(*(leave_and_close(i) for i in range(100)))
+        left = await settle(server, sessions=1)
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert not errors, errors[0].getMessage()
+        await anchor.close()
+        figure("leave then close x300", sessions_left=left, internal_errors=len(errors))
+
+
 async def test_a_never_reading_client_is_evicted() -> None:
     cfg = {"queue_limit_bytes": 16384, "send_buffer_bytes": 4096, "tick_rate": 50}
     async with running_server(**cfg) as server:

@@ -62,3 +62,20 @@ def test_check_mode_reports_a_stale_table(tmp_path: Path) -> None:
     assert text.startswith("intro\n") and text.endswith("\noutro\n")
     assert "| stale |" not in text
     assert gen.main(["--check", "--doc", str(doc)]) == 0
+
+
+def test_boolean_flags_can_be_turned_on_and_off() -> None:
+    from tickcast.cli import build_parser, config_from_args
+
+    parser = build_parser()
+    off = config_from_args(parser.parse_args(["serve", "--no-chain"]), environ={})
+    on = config_from_args(
+        parser.parse_args(["serve", "--skip-empty-ticks"]), environ={"TICKCAST_CHAIN": "0"}
+    )
+    assert off.chain is False
+    assert on.skip_empty_ticks is True and on.chain is False
+    env_only = config_from_args(parser.parse_args(["serve"]), environ={"TICKCAST_CHAIN": "0"})
+    flag_wins = config_from_args(
+        parser.parse_args(["serve", "--chain"]), environ={"TICKCAST_CHAIN": "0"}
+    )
+    assert env_only.chain is False and flag_wins.chain is True
