@@ -124,6 +124,16 @@ class RawClient:
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)
 
 
+async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll `condition()` until it is true; fail after `timeout` seconds (a slow machine
+    is fine, a condition that never holds is not)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
 def test_config(**overrides: Any) -> Config:
     """A config for tests: a free port, fast ticks, quiet logs."""
     overrides.setdefault("port", 0)
@@ -274,7 +284,7 @@ def assert_gap_free(numbers: list[int]) -> None:
 
 
 SRC_DIR = str(Path(__file__).resolve().parent.parent / "src")
-LISTEN_LINE = re.compile(r"^tickcast listening on tcp://(127\.0\.0\.1):(\d+)$")
+LISTEN_LINE = re.compile(r"^tickcast listening on tcp://(127\.0\.0\.1):(\d+)(?: \(auth: [^)]*\))?$")
 
 
 class ServerProcess:

@@ -104,7 +104,11 @@ async def serve(config: Config) -> int:
 
         http = HttpService()
         services.append(http)
-    server = Server(config, services)
+    try:
+        server = Server(config, services)
+    except ConfigError as exc:  # e.g. open mode on a public address
+        print(f"tickcast serve: error: {exc}", file=sys.stderr)
+        return 2
     try:
         await server.start()
     except (OSError, ConfigError) as exc:
@@ -126,7 +130,7 @@ async def serve(config: Config) -> int:
     # handlers first: a script that waits for the lines below may signal at once
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     loop.add_signal_handler(signal.SIGTERM, server.close)
-    print(f"tickcast listening on {server.address}", flush=True)
+    print(f"tickcast listening on {server.address} ({server.relay.auth.describe()})", flush=True)
     if http is not None:
         print(f"tickcast http on {http.address}", flush=True)
     await server.serve_forever()

@@ -29,6 +29,7 @@ from tickcast import wire
 from tickcast.config import Config
 from tickcast.outbox import Outbox
 from tickcast.proto import pb
+from tickcast.security import InputGuard
 
 if TYPE_CHECKING:
     from tickcast.session import HelloRequest, Session
@@ -48,6 +49,7 @@ class Player:
         "left_tick",
         "session",
         "disconnected_at",
+        "guard",
     )
 
     def __init__(self, player_id: str, slot: int) -> None:
@@ -59,6 +61,7 @@ class Player:
         self.left_tick = 0
         self.session: Session | None = None
         self.disconnected_at = 0.0
+        self.guard: InputGuard | None = None  # rate and per-tick byte limits
 
 
 def _slot_and_seq(entry: bytes) -> tuple[int, int]:
@@ -174,6 +177,7 @@ class Room:
     def _admit(self, p: Player | None, player_id: str) -> Player:
         if p is None:
             p = Player(player_id, self._next_slot)
+            p.guard = InputGuard(self.config, self.now)
             self._next_slot += 1
             self.players[player_id] = p
         if not p.member:
@@ -302,7 +306,10 @@ class Room:
     # ------------------------------------------------------------ from sessions
 
     def submit(self, player: Player, seq: int, payload: bytes) -> None:
-        """Sequence one input into the open tick (dropped if seq is not new)."""
+        """Sequence one input into the open tick (dropped if seq is not new).
+        Raises RateLimited (the session kicks) over the player's input limits."""
+        if player.guard is not None:
+            player.guard.admit(len(payload), self.now, self.next)
         if seq <= player.last_seq:
             return
         player.last_seq = seq

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from tickcast.config import Config
 from tickcast.relay import Relay
+from tickcast.security import Admission
 from tickcast.stats import Histogram
 from tickcast.transports.tcp import TcpConnection, TcpListener
 
@@ -55,6 +56,7 @@ class Server:
         self.config = config or Config()
         self.services: list[Service] = list(services or [])
         self.relay = Relay(self.config, on_ticking=self._start_ticker)
+        self.admission = Admission(self.config)  # connection limits, before any allocation
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tcp: TcpListener | None = None
         self._connections: set[Connection] = set()
@@ -97,7 +99,7 @@ class Server:
         self._loop = asyncio.get_running_loop()
         self._closed = asyncio.Event()
         self._closing = False
-        self.relay = Relay(self.config, on_ticking=self._start_ticker)
+        self.relay = Relay(self.config, on_ticking=self._start_ticker, auth=self.relay.auth)
         # not loop.create_server: it accepts one connection per loop iteration (see TcpListener)
         self._tcp = await TcpListener.listen(
             self._loop, lambda: TcpConnection(self), self.config.host, self.config.port, 4096

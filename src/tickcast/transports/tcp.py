@@ -48,6 +48,7 @@ class TcpConnection(asyncio.Protocol):
         self.session: Session | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._admitted: str | None = None  # source address counted by server.admission
 
     # ------------------------------------------------------------ Sink
 
@@ -72,7 +73,7 @@ class TcpConnection(asyncio.Protocol):
         if t.can_write_eof():
             try:
                 t.write_eof()
-            except OSError:  # the peer reset already (ENOTCONN): nothing left to flush
+            except OSError:  # the peer is gone already (ENOTCONN): nothing left to flush
                 t.abort()
                 return
         else:
@@ -89,6 +90,14 @@ class TcpConnection(asyncio.Protocol):
         # uvloop's TCPTransport is not an asyncio.Transport subclass, only alike
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
+        peername = transport.get_extra_info("peername")
+        host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        refusal = self.server.admission.admit(host)
+        if refusal is not None:  # over a connection limit: refused before any allocation
+            transport.write(refusal)
+            transport.close()
+            return
+        self._admitted = host
         self.write = transport.write  # type: ignore[method-assign]
         self.get_write_buffer_size = transport.get_write_buffer_size  # type: ignore[method-assign]
         sock = transport.get_extra_info("socket")
@@ -102,7 +111,7 @@ class TcpConnection(asyncio.Protocol):
                 pass
         # resume_writing() fires once the buffer drains below a quarter of this
         transport.set_write_buffer_limits(high=CATCHUP_CHUNK_BYTES)
-        peer = format_peer(transport.get_extra_info("peername"))
+        peer = format_peer(peername)
         log.info("accepted tcp:%s", peer)
         now = self.loop.time()
         self.server.connection_opened(self)
@@ -117,7 +126,8 @@ class TcpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         session = self.session
-        assert session is not None
+        if session is None:
+            return  # a refused connection: its bytes are ignored until it closes
         session.data_received(data, self.loop.time())
         if self._timer is not None and session.state is not SessionState.AWAITING_HELLO:
             self._timer.cancel()
@@ -141,6 +151,9 @@ class TcpConnection(asyncio.Protocol):
         self._timer = self._abort_timer = None
         if self.session is not None:
             self.session.connection_lost()
+        if self._admitted is not None:
+            self.server.admission.release(self._admitted)
+            self._admitted = None
         self.server.connection_closed(self)
 
 
