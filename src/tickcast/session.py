@@ -121,6 +121,10 @@ class Session:
         room = self.room.name if self.room else "-"
         return f"<Session {self.transport}:{self.peer} player={who} room={room} {self.state.value}>"
 
+    @property
+    def closed(self) -> bool:
+        return self.state is SessionState.CLOSED
+
     # ------------------------------------------------------------ input
 
     def data_received(self, data: bytes, now: float) -> None:
@@ -134,7 +138,7 @@ class Session:
                 self.recv_guard.admit(len(data), now)
             for body in self.framer.feed(data):
                 self._handle(body, now)
-                if self.state is SessionState.CLOSED:
+                if self.closed:  # a frame ended the session: ignore the rest
                     return
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
