@@ -11,6 +11,7 @@ newcomer runs). Screenshots go to TICKCAST_ARTIFACTS (default tmp/artifacts).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -59,13 +60,14 @@ class ServerProcess:
     proc: subprocess.Popen[str]
 
 
-@pytest.fixture(scope="module")
-def tickcast_server() -> Iterator[ServerProcess]:
+@contextlib.contextmanager
+def serve(*extra: str) -> Iterator[ServerProcess]:
+    """`python -m tickcast serve` on free ports with `extra` flags, stopped afterwards."""
     path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tickcast", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--http-host", "127.0.0.1", "--http-port", "0", "--tick-rate", "20"],
+         "--http-host", "127.0.0.1", "--http-port", "0", "--tick-rate", "20", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     http = tcp = None
@@ -91,6 +93,12 @@ def tickcast_server() -> Iterator[ServerProcess]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def tickcast_server() -> Iterator[ServerProcess]:
+    with serve() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

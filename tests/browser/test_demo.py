@@ -17,7 +17,7 @@ from typing import Any
 
 import tickcast
 
-from .conftest import REPO, ServerProcess
+from .conftest import REPO, ServerProcess, serve
 
 sys.path.insert(0, str(REPO / "examples" / "arena"))
 from arena import Arena  # noqa: E402
@@ -168,3 +168,41 @@ def test_dashboard_shows_the_players_and_their_room(
         dash.close()
         a.close(run_before_unload=True)
         b.close(run_before_unload=True)
+
+
+def test_dashboard_admin_actions_need_the_token(browser: Any, tmp_path: Path):
+    token_file = tmp_path / "admin-token"
+    token_file.write_text("s3cret-admin\n")
+    # a kicked player keeps its slot for the reconnect grace: a short one
+    with serve("--admin-token-file", str(token_file), "--reconnect-grace", "1") as server:
+        a = open_demo(browser, server, "guarded", "gina")
+        b = open_demo(browser, server, "guarded", "hank")
+        dash = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            dash.goto(f"{server.http}/")
+            room = dash.locator('tr.room[data-room="guarded"]')
+            room.wait_for(timeout=WAIT_MS)
+            # without the token: numbers, but no player ids and no buttons
+            assert room.locator("td").nth(1).inner_text() == "2"
+            assert dash.locator("tr.player").count() == 0
+            assert dash.locator("button.danger").count() == 0
+            assert "enter the admin token" in dash.locator("#admin").inner_text()
+            dash.fill("#token", "s3cret-admin")
+            dash.click("#token-form button")
+            kick = dash.locator('tr.player[data-player="hank"] button')
+            kick.wait_for(timeout=WAIT_MS)
+            kick.click()
+            # an operator's kick ends that player's game (not retried), the other plays on
+            b.wait_for_function("window.tickcastDemo.error !== null", timeout=WAIT_MS)
+            assert "kicked" in demo(b, "error")
+            assert b.locator("#state").inner_text() == "closed"
+            a.wait_for_function("window.tickcastDemo.arena.players.size === 1", timeout=WAIT_MS)
+            dash.locator('tr.player[data-player="hank"]').wait_for(
+                state="detached", timeout=WAIT_MS
+            )
+            assert a.locator("#state").inner_text() == "connected"
+            assert a.js_errors == []
+        finally:
+            dash.close()
+            a.close(run_before_unload=True)
+            b.close(run_before_unload=True)
