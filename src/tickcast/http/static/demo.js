@@ -11,6 +11,7 @@ if (!player) {
   player = `${spectator ? "eye" : "p"}-${Math.random().toString(36).slice(2, 7)}`;
   sessionStorage.setItem("tickcast-demo-player", player);
 }
+const KEEP_HASHES = 6000; // hashes by tick kept for inspection (5 minutes at 20 ticks/s)
 const HASH_EVERY = 10; // ticks between StateHash reports (the server compares them)
 const KEYS = { ArrowUp: "U", ArrowDown: "D", ArrowLeft: "L", ArrowRight: "R", w: "U", s: "D", a: "L", d: "R" };
 const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"];
@@ -82,6 +83,7 @@ $("drop").addEventListener("click", () => {
       demo.tick = tick.number;
       demo.hash = h;
       demo.hashes[tick.number] = h;
+      delete demo.hashes[tick.number - KEEP_HASHES];
       if (tick.number % HASH_EVERY === 0 && !spectator) client.sendStateHash(tick.number, arena.stateHash());
       for (const m of tick.joined) say(`${m.playerId} joined (slot ${m.slot})`);
       for (const m of tick.left) say(`${m.playerId || "slot " + m.slot} left`);
