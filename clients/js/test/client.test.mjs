@@ -66,6 +66,9 @@ test("dropped connections resume: no gap, no duplicate, every input exactly once
     for (let i = 1; i <= 60; i++) {
       sent.push(flaky.send(`in${i}`));
       if (i % 10 === 0) {
+        // one drop per welcomed connection (a drop during a handshake is retried inside
+        // the same reconnect, which `reconnects` would not count)
+        await waitFor(() => flaky.connected, 10000, "connected");
         flaky.dropConnection();
         drops++;
       }
