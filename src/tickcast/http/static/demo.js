@@ -18,8 +18,14 @@ const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4"
 
 const $ = (id) => document.getElementById(id);
 const link = (extra) => `/demo?${new URLSearchParams({ room, ...extra })}`;
-$("second-tab").href = link({ player: `p-${Math.random().toString(36).slice(2, 7)}` });
-$("spectate").href = link({ spectator: "1", player: `eye-${Math.random().toString(36).slice(2, 7)}` });
+const fresh = () => Math.random().toString(36).slice(2, 7);
+function refreshLinks() {
+  // a new player (or spectator) id per click: two tabs with one id would replace each other
+  $("second-tab").href = link({ player: `p-${fresh()}` });
+  $("spectate").href = link({ spectator: "1", player: `eye-${fresh()}` });
+}
+refreshLinks();
+for (const id of ["second-tab", "spectate"]) $(id).addEventListener("click", () => setTimeout(refreshLinks));
 $("new-room").href = `/demo?room=arena-${Math.random().toString(36).slice(2, 6)}`;
 $("player").textContent = spectator ? `${player} (spectator)` : player;
 $("room").textContent = room;
