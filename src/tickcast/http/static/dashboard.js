@@ -89,7 +89,11 @@ function render(s) {
   $("v-tick").textContent = s.point.tick_ms.toFixed(3);
   const kicks = Object.entries(s.kicks);
   $("kicks").tBodies[0].replaceChildren(...(kicks.length
-    ? kicks.map(([reason, n]) => { const tr = document.createElement("tr"); tr.append(cell(reason), cell(String(n), "num")); return tr; })
+    ? kicks.map(([reason, n]) => {
+      const tr = document.createElement("tr");
+      tr.append(cell(reason === "UNSPECIFIED" ? "UNSPECIFIED (Leave, operator)" : reason), cell(String(n), "num"));
+      return tr;
+    })
     : [(() => { const tr = document.createElement("tr"); tr.append(cell("none", "muted")); return tr; })()]));
   const rows = [];
   for (const r of s.rooms) {
