@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import math
@@ -97,8 +98,9 @@ class Bot:
         "_hash",
     )
 
-    def __init__(self, client: Client, check: RoomCheck, spectator: bool) -> None:
-        self.client = client
+    def __init__(self, client: Client | None, check: RoomCheck, spectator: bool) -> None:
+        # None while BotRun builds the client, which needs `on_tick` of its bot
+        self.client: Client = client  # type: ignore[assignment]
         self.check = check
         self.spectator = spectator
         self.last = 0
@@ -119,17 +121,16 @@ class Bot:
         self.client.send(_STAMP.pack(time.perf_counter_ns()) + padding)
         self.sent += 1
 
-    async def consume(self) -> None:
-        try:
-            async for tick in self.client.ticks():
-                self.on_tick(tick)
-        except TickGap as exc:
-            self.gaps += 1
+    def take_error(self) -> None:
+        """Record why the client's stream ended, if it failed (a gap, a kick, ...)."""
+        exc = self.client.error
+        if exc is not None and self.error is None:
             self.error = exc
-        except Exception as exc:  # Kicked, gave up reconnecting, ...
-            self.error = exc
+            if isinstance(exc, TickGap):
+                self.gaps += 1
 
     def on_tick(self, tick: Tick) -> None:
+        """Check one tick; the client calls it as soon as the tick is read."""
         n = tick.number
         last = self.last
         if last and n != last + 1:
@@ -242,13 +243,17 @@ class BotRun:
         limit = asyncio.Semaphore(64)  # do not open hundreds of handshakes at once
 
         async def one(room: str, player_id: str, spectator: bool, check: RoomCheck) -> None:
-            client = Client(
+            # the bot checks each tick as its client reads it, from the first one:
+            # no task per bot, and nothing queues up while the others connect
+            bot = Bot(None, check, spectator)
+            client = bot.client = Client(
                 opts.host,
                 opts.port,
                 player_id=player_id,
                 room=room,
                 token=_token(opts, player_id, room),
                 spectator=spectator,
+                on_tick=bot.on_tick,
             )
             async with limit:
                 try:
@@ -256,7 +261,7 @@ class BotRun:
                 except Exception as exc:
                     self.connect_errors.append(f"{room}/{player_id}: {exc!r}")
                     return
-            self.bots.append(Bot(client, check, spectator))
+            self.bots.append(bot)
 
         jobs = []
         for r in range(opts.rooms):
@@ -402,7 +407,9 @@ async def run_bots(opts: BotOptions) -> Summary:
     loop = asyncio.get_running_loop()
     run.started = time.monotonic()
     await run.connect_all()
-    consumers = [asyncio.create_task(b.consume()) for b in run.bots]
+    # Hundreds of clients are long-lived objects: without this, every full
+    # collection walks all of them again while ticks pour in.
+    gc.freeze()
     t0 = loop.time()
     live = None
     if opts.live:
@@ -422,11 +429,11 @@ async def run_bots(opts: BotOptions) -> Summary:
     finally:
         if live is not None:
             live.stop()
+    for b in run.bots:
+        b.take_error()
     summary = run.summary(elapsed)
     await asyncio.gather(*(b.client.close() for b in run.bots), return_exceptions=True)
-    for c in consumers:
-        c.cancel()
-    await asyncio.gather(*consumers, return_exceptions=True)
+    gc.unfreeze()
     return summary
 
 
