@@ -40,6 +40,8 @@ WINDOW = 32
 SETTLE_SECONDS = 5.0
 """After the run, how long bots wait for their last inputs to come back."""
 _STAMP = struct.Struct("<q")
+_unpack_stamp = _STAMP.unpack_from
+_now_ns = time.perf_counter_ns
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Bot:
         "error",
         "_window",
         "_hash",
+        "_slot",
     )
 
     def __init__(self, client: Client | None, check: RoomCheck, spectator: bool) -> None:
@@ -116,9 +119,10 @@ class Bot:
         self.error: BaseException | None = None
         self._window = -1  # the window being hashed; -1 until one starts at its first tick
         self._hash: Any = None
+        self._slot = -1  # the client's slot, looked up at the first tick (after the Welcome)
 
     def send(self, padding: bytes) -> None:
-        self.client.send(_STAMP.pack(time.perf_counter_ns()) + padding)
+        self.client.send(_STAMP.pack(_now_ns()) + padding)
         self.sent += 1
 
     def take_error(self) -> None:
@@ -143,16 +147,18 @@ class Bot:
         inputs = tick.inputs
         if inputs:
             self.deliveries += len(inputs)
-            slot = self.client.slot
+            slot = self._slot
+            if slot < 0:
+                slot = self._slot = self.client.slot  # stable: resumes keep the slot
             if slot:
-                now = time.perf_counter_ns()
+                now = _now_ns()
                 for inp in inputs:
                     if inp.slot == slot:
                         if inp.seq != self.own_last_seq + 1:
                             self.misordered += 1
                         self.own_last_seq = inp.seq
                         self.own_seen += 1
-                        sent_at = _STAMP.unpack_from(inp.payload)[0]
+                        sent_at = _unpack_stamp(inp.payload)[0]
                         self.latencies.append((now - sent_at) / 1e6)
         # consistency: hash whole windows of ticks
         w = (n - 1) // WINDOW
