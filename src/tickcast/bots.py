@@ -37,6 +37,8 @@ from tickcast.errors import Kicked, TickGap
 
 WINDOW = 32
 """Ticks per consistency window."""
+DRIVE_STEP = 0.01
+"""Seconds between two rounds of sends (at most)."""
 SETTLE_SECONDS = 5.0
 """After the run, how long bots wait for their last inputs to come back."""
 _STAMP = struct.Struct("<q")
@@ -281,16 +283,22 @@ class BotRun:
         await asyncio.gather(*jobs)
 
     async def drive(self, stop_at: float) -> None:
-        """Send every player's inputs at the input rate until `stop_at` (loop time)."""
+        """Send every player's inputs at the input rate until `stop_at` (loop time).
+
+        One timer for all bots. The sends are spread evenly over time, round
+        robin over the players, rather than one burst of every player's input
+        per period: a burst of hundreds of writes keeps the loop from reading
+        ticks meanwhile, and makes the server read them all at once too.
+        """
         loop = asyncio.get_running_loop()
         players = [b for b in self.bots if not b.spectator]
         padding = b"\x00" * max(0, self.opts.payload_bytes - _STAMP.size)
-        rate = self.opts.input_rate
-        if rate <= 0 or not players:
+        rate = self.opts.input_rate * len(players)  # sends per second, all players
+        if rate <= 0:
             await asyncio.sleep(max(0.0, stop_at - loop.time()))
             return
-        # one timer for all bots; each step sends what is due, spread over the bots
-        step = min(0.05, 1.0 / rate)
+        step = min(DRIVE_STEP, 1.0 / rate)
+        turn = 0  # the next player to send, round robin
         credit = 0.0
         last = loop.time()
         while True:
@@ -300,12 +308,12 @@ class BotRun:
             credit += (now - last) * rate
             last = now
             due = int(credit)
-            if due:
-                credit -= due
-                for _ in range(due):
-                    for bot in players:
-                        if not bot.client.closed:
-                            bot.send(padding)
+            credit -= due
+            for _ in range(due):
+                bot = players[turn]
+                turn = turn + 1 if turn + 1 < len(players) else 0
+                if not bot.client.closed:
+                    bot.send(padding)
             await asyncio.sleep(step)
 
     async def settle(self) -> None:
