@@ -118,3 +118,25 @@ async def test_bots_exit_non_zero_on_a_gap(tmp_path: Path) -> None:
     assert rc == 1, out
     assert s["gaps"] == 1 and not s["ok"]
     assert "FAILED" in out
+
+
+async def test_bots_check_every_tick_as_it_is_read_from_the_first_one() -> None:
+    """No tick waits in a queue for a consumer: a run starts without a backlog."""
+    from tickcast.bots import BotOptions, BotRun
+
+    async with running_server(tick_rate=50) as server:
+        run = BotRun(BotOptions(port=server.port, rooms=2, per_room=2, spectators=1, live=False))
+        await run.connect_all()
+        try:
+            assert len(run.bots) == 6
+
+            async def all_checked_some_ticks() -> None:
+                while not all(b.ticks >= 3 for b in run.bots):
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(all_checked_some_ticks(), 20)  # no consumer task runs
+            for b in run.bots:
+                assert b.client.ticks_nowait() == []  # nothing queued behind the checks
+                assert b.last == b.client.last_tick and b.gaps == b.duplicates == 0
+        finally:
+            await asyncio.gather(*(b.client.close() for b in run.bots))

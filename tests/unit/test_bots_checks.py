@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from tickcast.bots import WINDOW, Bot, RoomCheck, percentile
+from tickcast.bots import WINDOW, Bot, BotOptions, BotRun, RoomCheck, percentile
 from tickcast.client import Input, Tick
 from tickcast.proto import pb
 
@@ -64,3 +65,24 @@ def test_a_member_that_joined_mid_window_skips_that_window() -> None:
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (50, 99, 0)
+
+
+async def test_drive_sends_round_robin_so_players_stay_within_one_input() -> None:
+    sent: dict[str, int] = {}
+
+    def player(name: str) -> Bot:
+        def send(payload: bytes) -> int:
+            assert len(payload) == 16  # the stamp and the padding
+            sent[name] = sent.get(name, 0) + 1
+            return sent[name]
+
+        client: Any = SimpleNamespace(slot=1, closed=False, send=send)
+        return Bot(client, RoomCheck(), spectator=False)
+
+    run = BotRun(BotOptions(input_rate=40, payload_bytes=16))
+    run.bots = [player(f"p{i}") for i in range(7)]
+    loop = asyncio.get_running_loop()
+    await run.drive(loop.time() + 0.3)
+    counts = [b.sent for b in run.bots]
+    assert sum(counts) > 0 and counts == [sent.get(f"p{i}", 0) for i in range(7)]
+    assert max(counts) - min(counts) <= 1  # spread over the players, whenever it stopped
