@@ -25,10 +25,12 @@ import gc
 import hashlib
 import json
 import math
+import os
 import struct
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from tickcast.cli import command, run_async
@@ -37,8 +39,12 @@ from tickcast.errors import Kicked, TickGap
 
 WINDOW = 32
 """Ticks per consistency window."""
+BOTS_PER_WORKER = 128
+"""`--workers 0` starts a second process only beyond this many bots, and so on."""
 DRIVE_STEP = 0.01
 """Seconds between two rounds of sends (at most)."""
+CONNECT_SECONDS = 120.0
+"""How long workers wait for each other to connect their bots."""
 SETTLE_SECONDS = 5.0
 """After the run, how long bots wait for their last inputs to come back."""
 _STAMP = struct.Struct("<q")
@@ -60,6 +66,10 @@ class BotOptions:
     token: str = ""
     jwt_secret: str = ""
     live: bool = True
+    workers: int = 1
+    """Processes that share the rooms (see `run_workers`)."""
+    worker: int = 0
+    """This process's share: rooms worker, worker + workers, ..."""
 
 
 class RoomCheck:
@@ -203,6 +213,16 @@ class Summary:
     windows_compared: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def derive(self, sorted_latencies: list[float]) -> None:
+        """Fill in the rates and the latency percentiles."""
+        elapsed = self.duration
+        self.inputs_per_second = round(self.inputs_sent / elapsed, 1) if elapsed else 0.0
+        self.deliveries_per_second = round(self.deliveries / elapsed, 1) if elapsed else 0.0
+        lat = sorted_latencies
+        self.latency_ms_p50 = round(percentile(lat, 50), 2)
+        self.latency_ms_p99 = round(percentile(lat, 99), 2)
+        self.latency_ms_max = round(lat[-1], 2) if lat else 0.0
+
     @property
     def ok(self) -> bool:
         return not (
@@ -272,7 +292,7 @@ class BotRun:
             self.bots.append(bot)
 
         jobs = []
-        for r in range(opts.rooms):
+        for r in range(opts.worker, opts.rooms, max(1, opts.workers)):
             room = f"{opts.room_prefix}-{r + 1}"
             check = RoomCheck()
             self.checks.append(check)
@@ -391,12 +411,6 @@ class BotRun:
         s.misordered = sum(b.misordered for b in bots)
         s.ticks = sum(b.ticks for b in bots)
         s.deliveries = sum(b.deliveries for b in bots)
-        s.inputs_per_second = round(s.inputs_sent / elapsed, 1) if elapsed else 0.0
-        s.deliveries_per_second = round(s.deliveries / elapsed, 1) if elapsed else 0.0
-        lat = sorted(x for b in bots for x in b.latencies)
-        s.latency_ms_p50 = round(percentile(lat, 50), 2)
-        s.latency_ms_p99 = round(percentile(lat, 99), 2)
-        s.latency_ms_max = round(lat[-1], 2) if lat else 0.0
         s.reconnects = sum(b.client.reconnects for b in bots)
         for b in bots:
             for k in b.client.kicks:
@@ -412,15 +426,34 @@ class BotRun:
                 s.errors.append(f"{b.client.room}/{b.client.player_id}: {b.error!r}")
             elif isinstance(b.error, Kicked) and b.error not in b.client.kicks:
                 s.kicks += 1
+        s.derive(self.latencies())
         return s
+
+    def latencies(self) -> list[float]:
+        """Every latency measured, sorted."""
+        return sorted(x for b in self.bots for x in b.latencies)
 
 
 async def run_bots(opts: BotOptions) -> Summary:
     """Connect the bots, run them for `opts.duration` seconds, check, and summarise."""
+    if opts.workers > 1 and opts.rooms > 1:
+        return await run_workers(opts)
+    summary, _ = await run_share(opts)
+    return summary
+
+
+async def run_share(
+    opts: BotOptions, all_connected: Callable[[], None] | None = None
+) -> tuple[Summary, list[float]]:
+    """Run this process's rooms: (summary, sorted latencies). `all_connected`
+    blocks until every worker has connected (it runs in a thread meanwhile, so
+    this loop keeps reading ticks)."""
     run = BotRun(opts)
     loop = asyncio.get_running_loop()
     run.started = time.monotonic()
     await run.connect_all()
+    if all_connected is not None:
+        await loop.run_in_executor(None, all_connected)
     # Hundreds of clients are long-lived objects: without this, every full
     # collection walks all of them again while ticks pour in.
     gc.freeze()
@@ -446,9 +479,100 @@ async def run_bots(opts: BotOptions) -> Summary:
     for b in run.bots:
         b.take_error()
     summary = run.summary(elapsed)
+    latencies = run.latencies() if all_connected is not None else []
     await asyncio.gather(*(b.client.close() for b in run.bots), return_exceptions=True)
     gc.unfreeze()
-    return summary
+    return summary, latencies
+
+
+def _worker_main(opts: BotOptions, barrier: Any, results: Any) -> None:
+    """A worker process: run its share of the rooms, send back (summary, latencies)."""
+    try:
+        results.send(run_async(run_share(opts, barrier.wait)))
+    except BaseException as exc:  # reported by the parent as an error of this worker
+        results.send(exc)
+        raise
+    finally:
+        results.close()
+
+
+async def run_workers(opts: BotOptions) -> Summary:
+    """Run the rooms in `opts.workers` processes and merge what they report.
+
+    One Python process checks every tick of every bot on one core, and under
+    CPU contention it gets one thread's share of the machine: with hundreds of
+    bots that is too little, and the latency it measures is its own backlog.
+    Rooms are independent (the consistency check is per room), so each worker
+    takes whole rooms; they start sending together once all have connected.
+    """
+    import multiprocessing
+
+    workers = min(opts.workers, opts.rooms)
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with a loop
+    barrier = ctx.Barrier(workers, timeout=CONNECT_SECONDS)
+    procs, pipes = [], []
+    for w in range(workers):
+        receive, send = ctx.Pipe(duplex=False)
+        share = replace(opts, worker=w, workers=workers, live=False)
+        proc = ctx.Process(target=_worker_main, args=(share, barrier, send), daemon=True)
+        proc.start()
+        send.close()
+        procs.append(proc)
+        pipes.append(receive)
+    loop = asyncio.get_running_loop()
+
+    def collect(w: int) -> Any:
+        try:
+            return pipes[w].recv()
+        except EOFError:
+            barrier.abort()  # the others must not wait for this one to connect
+            return RuntimeError(f"bots worker {w} exited with code {procs[w].exitcode}")
+
+    parts = await asyncio.gather(*(loop.run_in_executor(None, collect, w) for w in range(workers)))
+    for proc in procs:
+        proc.join(5)
+    return merge_summaries(opts, parts)
+
+
+_SUMMED = (
+    "bots",
+    "connected",
+    "connect_errors",
+    "inputs_sent",
+    "inputs_confirmed",
+    "inputs_lost",
+    "misordered",
+    "ticks",
+    "deliveries",
+    "reconnects",
+    "kicks",
+    "gaps",
+    "duplicates",
+    "inconsistencies",
+    "windows_compared",
+)
+
+
+def merge_summaries(opts: BotOptions, parts: list[Any]) -> Summary:
+    """One summary of the workers' (summary, sorted latencies), or their exceptions."""
+    s = Summary(options=asdict(opts))
+    s.options.pop("jwt_secret", None)
+    latencies: list[float] = []
+    for part in parts:
+        if isinstance(part, BaseException):
+            s.errors.append(f"worker: {part!r}")
+            continue
+        summary, lat = part
+        for name in _SUMMED:
+            setattr(s, name, getattr(s, name) + getattr(summary, name))
+        for reason, count in summary.kick_reasons.items():
+            s.kick_reasons[reason] = s.kick_reasons.get(reason, 0) + count
+        s.errors.extend(summary.errors)
+        s.duration = max(s.duration, summary.duration)
+        latencies.extend(lat)
+    latencies.sort()
+    s.derive(latencies)
+    return s
 
 
 def summary_table(s: Summary) -> Any:
@@ -513,6 +637,13 @@ def setup(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", metavar="FILE", help="write the summary as JSON to FILE")
     p.add_argument("--no-live", action="store_true", help="no live display while running")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that share the rooms; 0 = one per core, at most one per "
+        f"{BOTS_PER_WORKER} bots (a run with more than one has no live display) [%(default)s]",
+    )
 
 
 @command("bots", setup)
@@ -524,8 +655,15 @@ def cmd_bots(args: argparse.Namespace) -> int:
     if args.payload_bytes < _STAMP.size:
         print("tickcast bots: --payload-bytes must be at least 8", file=sys.stderr)
         return 2
-    if args.rooms < 1 or args.per_room < 0 or args.spectators < 0 or args.duration <= 0:
-        print("tickcast bots: --rooms must be >= 1, --duration > 0", file=sys.stderr)
+    if (
+        args.rooms < 1
+        or args.per_room < 0
+        or args.spectators < 0
+        or args.duration <= 0
+        or args.workers < 0
+    ):
+        msg = "--rooms must be >= 1, --duration > 0, --workers >= 0"
+        print(f"tickcast bots: {msg}", file=sys.stderr)
         return 2
     opts = BotOptions(
         host=args.host,
@@ -540,8 +678,14 @@ def cmd_bots(args: argparse.Namespace) -> int:
         token=args.token,
         jwt_secret=args.jwt_secret,
         live=not args.no_live and sys.stdout.isatty(),
+        workers=args.workers or auto_workers(args.rooms * (args.per_room + args.spectators)),
     )
     return run_async(_main(opts, args.json))
+
+
+def auto_workers(bots: int) -> int:
+    """One worker per core, but only as many as there are `BOTS_PER_WORKER` bots."""
+    return max(1, min(os.cpu_count() or 1, math.ceil(bots / BOTS_PER_WORKER)))
 
 
 async def _main(opts: BotOptions, json_file: str | None) -> int:

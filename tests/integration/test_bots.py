@@ -140,3 +140,24 @@ async def test_bots_check_every_tick_as_it_is_read_from_the_first_one() -> None:
                 assert b.last == b.client.last_tick and b.gaps == b.duplicates == 0
         finally:
             await asyncio.gather(*(b.client.close() for b in run.bots))
+
+
+async def test_bots_in_two_worker_processes_merge_into_one_summary(tmp_path: Path) -> None:
+    async with running_server(tick_rate=50) as server:
+        rc, out, s = await run_bots(
+            server.port,
+            "--rooms",
+            "3",
+            "--per-room",
+            "2",
+            "--duration",
+            "3",
+            "--workers",
+            "2",
+            json_file=tmp_path / "s.json",
+        )
+    assert rc == 0, out
+    assert s["ok"] and s["connected"] == 6 and s["bots"] == 6 and s["options"]["workers"] == 2
+    assert s["inputs_sent"] > 0 and s["inputs_confirmed"] == s["inputs_sent"]
+    assert s["windows_compared"] > 0 and s["inconsistencies"] == 0
+    assert 0 < s["latency_ms_p50"] <= s["latency_ms_p99"] <= s["latency_ms_max"]

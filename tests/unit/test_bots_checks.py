@@ -6,7 +6,18 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from tickcast.bots import WINDOW, Bot, BotOptions, BotRun, RoomCheck, percentile
+from tickcast.bots import (
+    BOTS_PER_WORKER,
+    WINDOW,
+    Bot,
+    BotOptions,
+    BotRun,
+    RoomCheck,
+    Summary,
+    auto_workers,
+    merge_summaries,
+    percentile,
+)
 from tickcast.client import Input, Tick
 from tickcast.proto import pb
 
@@ -86,3 +97,29 @@ async def test_drive_sends_round_robin_so_players_stay_within_one_input() -> Non
     counts = [b.sent for b in run.bots]
     assert sum(counts) > 0 and counts == [sent.get(f"p{i}", 0) for i in range(7)]
     assert max(counts) - min(counts) <= 1  # spread over the players, whenever it stopped
+
+
+def test_worker_summaries_merge_by_sums_and_pooled_latencies() -> None:
+    a = Summary(options={}, bots=4, connected=4, inputs_sent=10, inputs_confirmed=10, ticks=50)
+    a.duration, a.kick_reasons = 2.0, {"RATE_LIMITED": 1}
+    b = Summary(options={}, bots=2, connected=1, connect_errors=1, inputs_sent=6, gaps=1)
+    b.duration, b.kick_reasons, b.errors = 2.5, {"RATE_LIMITED": 2}, ["r/p: refused"]
+    s = merge_summaries(
+        BotOptions(workers=3, jwt_secret="x"),
+        [(a, [1.0, 2.0, 3.0]), (b, [0.5, 10.0]), RuntimeError("worker 2 exited")],
+    )
+    assert (s.bots, s.connected, s.connect_errors, s.inputs_sent, s.ticks, s.gaps) == (
+        6, 5, 1, 16, 50, 1
+    )
+    assert s.duration == 2.5 and s.inputs_per_second == round(16 / 2.5, 1)
+    assert (s.latency_ms_p50, s.latency_ms_max) == (2.0, 10.0)
+    assert s.kick_reasons == {"RATE_LIMITED": 3} and "jwt_secret" not in s.options
+    assert s.errors[0] == "r/p: refused" and "worker 2 exited" in s.errors[1]
+    assert not s.ok
+
+
+def test_auto_workers_start_a_process_per_hundred_and_some_bots_up_to_the_cores() -> None:
+    import os
+
+    assert auto_workers(1) == auto_workers(BOTS_PER_WORKER) == 1
+    assert auto_workers(BOTS_PER_WORKER * 64) == min(os.cpu_count() or 1, 64)
