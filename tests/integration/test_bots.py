@@ -144,18 +144,8 @@ async def test_bots_check_every_tick_as_it_is_read_from_the_first_one() -> None:
 
 async def test_bots_in_two_worker_processes_merge_into_one_summary(tmp_path: Path) -> None:
     async with running_server(tick_rate=50) as server:
-        rc, out, s = await run_bots(
-            server.port,
-            "--rooms",
-            "3",
-            "--per-room",
-            "2",
-            "--duration",
-            "3",
-            "--workers",
-            "2",
-            json_file=tmp_path / "s.json",
-        )
+        args = "--rooms 3 --per-room 2 --duration 3 --workers 2".split()
+        rc, out, s = await run_bots(server.port, *args, json_file=tmp_path / "s.json")
     assert rc == 0, out
     assert s["ok"] and s["connected"] == 6 and s["bots"] == 6 and s["options"]["workers"] == 2
     assert s["inputs_sent"] > 0 and s["inputs_confirmed"] == s["inputs_sent"]
