@@ -25,7 +25,6 @@ import gc
 import hashlib
 import json
 import math
-import os
 import struct
 import sys
 import time
@@ -39,8 +38,6 @@ from tickcast.errors import Kicked, TickGap
 
 WINDOW = 32
 """Ticks per consistency window."""
-BOTS_PER_WORKER = 128
-"""`--workers 0` starts a second process only beyond this many bots, and so on."""
 DRIVE_STEP = 0.01
 """Seconds between two rounds of sends (at most)."""
 CONNECT_SECONDS = 120.0
@@ -500,10 +497,13 @@ async def run_workers(opts: BotOptions) -> Summary:
     """Run the rooms in `opts.workers` processes and merge what they report.
 
     One Python process checks every tick of every bot on one core, and under
-    CPU contention it gets one thread's share of the machine: with hundreds of
-    bots that is too little, and the latency it measures is its own backlog.
-    Rooms are independent (the consistency check is per room), so each worker
-    takes whole rooms; they start sending together once all have connected.
+    CPU contention it gets one thread's share of the machine: with many
+    hundreds of bots that can be too little, and then the latency it measures
+    is its own backlog. Rooms are independent (the consistency check is per
+    room), so each worker takes whole rooms; they start sending together once
+    all have connected. Workers cost CPU of their own (an interpreter each,
+    and fewer ticks per loop wake-up), which the server under test then lacks
+    on a small machine: one process is the default.
     """
     import multiprocessing
 
@@ -640,9 +640,8 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="processes that share the rooms; 0 = one per core, at most one per "
-        f"{BOTS_PER_WORKER} bots (a run with more than one has no live display) [%(default)s]",
+        default=d.workers,
+        help="processes that share the rooms (more than one: no live display) [%(default)s]",
     )
 
 
@@ -660,9 +659,9 @@ def cmd_bots(args: argparse.Namespace) -> int:
         or args.per_room < 0
         or args.spectators < 0
         or args.duration <= 0
-        or args.workers < 0
+        or args.workers < 1
     ):
-        msg = "--rooms must be >= 1, --duration > 0, --workers >= 0"
+        msg = "--rooms must be >= 1, --duration > 0, --workers >= 1"
         print(f"tickcast bots: {msg}", file=sys.stderr)
         return 2
     opts = BotOptions(
@@ -678,14 +677,9 @@ def cmd_bots(args: argparse.Namespace) -> int:
         token=args.token,
         jwt_secret=args.jwt_secret,
         live=not args.no_live and sys.stdout.isatty(),
-        workers=args.workers or auto_workers(args.rooms * (args.per_room + args.spectators)),
+        workers=args.workers,
     )
     return run_async(_main(opts, args.json))
-
-
-def auto_workers(bots: int) -> int:
-    """One worker per core, but only as many as there are `BOTS_PER_WORKER` bots."""
-    return max(1, min(os.cpu_count() or 1, math.ceil(bots / BOTS_PER_WORKER)))
 
 
 async def _main(opts: BotOptions, json_file: str | None) -> int:

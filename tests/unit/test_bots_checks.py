@@ -7,14 +7,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from tickcast.bots import (
-    BOTS_PER_WORKER,
     WINDOW,
     Bot,
     BotOptions,
     BotRun,
     RoomCheck,
     Summary,
-    auto_workers,
     merge_summaries,
     percentile,
 )
@@ -117,9 +115,3 @@ def test_worker_summaries_merge_by_sums_and_pooled_latencies() -> None:
     assert s.errors[0] == "r/p: refused" and "worker 2 exited" in s.errors[1]
     assert not s.ok
 
-
-def test_auto_workers_start_a_process_per_hundred_and_some_bots_up_to_the_cores() -> None:
-    import os
-
-    assert auto_workers(1) == auto_workers(BOTS_PER_WORKER) == 1
-    assert auto_workers(BOTS_PER_WORKER * 64) == min(os.cpu_count() or 1, 64)
