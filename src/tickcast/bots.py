@@ -314,7 +314,8 @@ class BotRun:
         if rate <= 0:
             await asyncio.sleep(max(0.0, stop_at - loop.time()))
             return
-        step = min(DRIVE_STEP, 1.0 / rate)
+        # not 1 / rate: hundreds of players would make that a busy loop of timers
+        step = min(DRIVE_STEP, 1.0 / self.opts.input_rate)
         turn = 0  # the next player to send, round robin
         credit = 0.0
         last = loop.time()

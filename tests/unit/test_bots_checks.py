@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tickcast.bots import (
+    DRIVE_STEP,
     WINDOW,
     Bot,
     BotOptions,
@@ -115,3 +116,22 @@ def test_worker_summaries_merge_by_sums_and_pooled_latencies() -> None:
     assert s.errors[0] == "r/p: refused" and "worker 2 exited" in s.errors[1]
     assert not s.ok
 
+
+
+async def test_drive_wakes_up_per_step_not_per_send(monkeypatch: Any) -> None:
+    """Hundreds of players at 10 inputs/s must not turn the driver into a timer busy loop."""
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def counting_sleep(delay: float) -> None:
+        sleeps.append(delay)
+        await real_sleep(delay)
+
+    client: Any = SimpleNamespace(slot=1, closed=False, send=lambda payload: 1)
+    run = BotRun(BotOptions(input_rate=10))
+    run.bots = [Bot(client, RoomCheck(), spectator=False) for _ in range(500)]
+    monkeypatch.setattr(asyncio, "sleep", counting_sleep)
+    loop = asyncio.get_running_loop()
+    await run.drive(loop.time() + 0.2)
+    assert min(sleeps) >= DRIVE_STEP  # 5000 sends/s, yet one wake-up per step
+    assert sum(b.sent for b in run.bots) > 0
