@@ -71,8 +71,12 @@ async def test_a_second_sigint_exits_at_once() -> None:
     # waits for its output to drain; the second must not wait
     # (the input limits are lifted: 600 KB of inputs at once is RATE_LIMITED by default)
     server = await ServerProcess.start(
-        "--shutdown-timeout", "60", "--recv-bytes-per-second", "0",
-        "--input-bytes-per-tick", str(1 << 20),
+        "--shutdown-timeout",
+        "60",
+        "--recv-bytes-per-second",
+        "0",
+        "--input-bytes-per-tick",
+        str(1 << 20),
     )
     try:
         stalled = await SocketClient.connect(server.port, rcvbuf=16 * 1024)
@@ -95,7 +99,8 @@ async def test_a_second_sigint_exits_at_once() -> None:
 def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tickcast", "serve", "--port", "0", *args],
-        env={**os.environ, "PYTHONPATH": SRC_DIR, **(env or {})},
+        # the HTTP side on a free port (a flag or `env` may override it), never 8080
+        env={**os.environ, "PYTHONPATH": SRC_DIR, "TICKCAST_HTTP_PORT": "0", **(env or {})},
         capture_output=True,
         text=True,
         timeout=15,

@@ -14,10 +14,23 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 async def start_serve(*flags: str) -> asyncio.subprocess.Process:
-    env = {**os.environ, "PYTHONPATH": SRC, "TICKCAST_LOG_LEVEL": "WARNING"}
+    # TICKCAST_HTTP_PORT=0: never the default 8080 unless a flag asks (tests run side by side)
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "TICKCAST_LOG_LEVEL": "WARNING",
+        "TICKCAST_HTTP_PORT": "0",
+    }
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tickcast", "serve", "--port", "0", *flags,
-        stdout=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "tickcast",
+        "serve",
+        "--port",
+        "0",
+        *flags,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
     )
 
 

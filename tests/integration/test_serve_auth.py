@@ -15,7 +15,19 @@ def start_line(extra_env: dict[str, str]) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKCAST_")}
     env.update(extra_env, PYTHONPATH=SRC)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tickcast", "serve", "--port", "0", "--log-level", "WARNING"],
+        # --http-port 0: never the default 8080, which another test or server may hold
+        [
+            sys.executable,
+            "-m",
+            "tickcast",
+            "serve",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--log-level",
+            "WARNING",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
