@@ -25,9 +25,16 @@ def test_js_client_node_tests() -> None:
     if npm is None or shutil.which("node") is None:
         pytest.fail("the JS client tests need Node.js >= 20 and npm on PATH", pytrace=False)
     if not (JS / "node_modules").is_dir():
-        pytest.fail(
-            "run `npm ci` in clients/js first (the JS client's dependencies)", pytrace=False
+        # the JS client's own dependencies, pinned by package-lock.json
+        ci = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
+        if ci.returncode != 0:
+            pytest.fail(f"`npm ci` in clients/js failed:\n{ci.stderr[-3000:]}", pytrace=False)
     env = dict(os.environ, TICKCAST_PYTHON=sys.executable)
     result = subprocess.run(
         [npm, "test", "--silent"], cwd=JS, env=env, capture_output=True, text=True, timeout=240
