@@ -68,6 +68,11 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         help_text = f"{f.metadata.get('help', '')} [env {env}; default {f.default!r}]"
         if f.type == "bool":
             p.add_argument(flag, dest=f.name, action="store_const", const="true", help=help_text)
+            if f.default is True:  # otherwise a default-on switch could not be turned off
+                p.add_argument(
+                    "--no-" + flag[2:], dest=f.name, action="store_const", const="false",
+                    help=argparse.SUPPRESS,
+                )
         else:
             p.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=help_text)
 
@@ -89,9 +94,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def serve(config: Config) -> int:
-    from tickcast.server import Server
+    from tickcast.server import Server, Service
 
-    server = Server(config)
+    services: list[Service] = []
+    if config.record:
+        from tickcast.store import StoreError, open_recorder
+
+        try:
+            services.append(open_recorder(config))
+        except StoreError as exc:
+            print(f"tickcast: {exc}", file=sys.stderr)
+            return 1
+    server = Server(config, services)
     try:
         await server.start()
     except OSError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from tickcast.config import Config
 from tickcast.errors import reason_name
@@ -20,6 +21,15 @@ from tickcast.room import JoinRefused, Room
 from tickcast.session import HelloRequest, Session
 
 log = logging.getLogger("tickcast.relay")
+
+
+class CycleRecorder(Protocol):
+    """A durable tick log between produce and deliver (`tickcast.store.Recorder`)."""
+
+    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
+        """Commit one cycle (its ticks; `gone`: rooms closed now), then call
+        `Relay.deliver(produced)`, later and in cycle order."""
+        ...
 
 
 class Relay:
@@ -32,6 +42,7 @@ class Relay:
         self.closing = False
         self._on_ticking = on_ticking
         self.ticks_produced = 0
+        self.recorder: CycleRecorder | None = None
 
     # ------------------------------------------------------------ sessions
 
@@ -95,19 +106,22 @@ class Relay:
         send); see `tickcast.store`.
         """
         produced: list[tuple[Room, bytes]] = []
-        gone: list[str] = []
-        for name, room in self.rooms.items():
+        gone: list[Room] = []
+        for room in self.rooms.values():
             if room.needs_tick:
                 frame = room.produce(now)
                 if frame is not None:
                     produced.append((room, frame))
             if room.empty:
-                gone.append(name)
-        for name in gone:
-            log.info("room %s closed (empty)", name)
-            del self.rooms[name]
+                gone.append(room)
+        for room in gone:
+            log.info("room %s closed (empty)", room.name)
+            del self.rooms[room.name]
         self.ticks_produced += len(produced)
-        if produced:
+        if self.recorder is not None:
+            if produced or gone:
+                self.recorder.record(produced, gone)
+        elif produced:
             self.deliver(produced)
 
     def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
@@ -128,8 +142,16 @@ class Relay:
         if room is None:
             return False
         log.info("room %s closed (%s)", name, reason_name(reason))
+        if self.recorder is not None:
+            self.recorder.record([], [room])
         room.close(reason, "room closed")
         return True
+
+    def adopt(self, room: Room) -> None:
+        """Add a room built elsewhere (restored from a tick log, a replay)."""
+        self.rooms[room.name] = room
+        if room.members and self._on_ticking is not None:
+            self._on_ticking()
 
     def shutdown(self) -> None:
         """Stop admitting; Kick{SERVER_SHUTDOWN} every session, in handshake too."""
