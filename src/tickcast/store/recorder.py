@@ -32,8 +32,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -160,6 +162,8 @@ class Recorder:
         self.commits = 0
         self.max_backlog = 0
         self.rooms_restored = 0
+        # seconds from record() to delivery, per cycle: the latency write before send adds
+        self.delays: deque[float] = deque(maxlen=100_000)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -187,6 +191,20 @@ class Recorder:
         if restored:
             log.info("restored %d room(s) from %s", restored, self.describe())
 
+    def summary(self) -> str:
+        """Counters and the delay write before send added, for the closing log line."""
+        text = (
+            f"{self.cycles_committed} cycles in {self.commits} commits, "
+            f"max backlog {self.max_backlog}"
+        )
+        if len(self.delays) >= 2:
+            q = statistics.quantiles(self.delays, n=100)
+            text += (
+                f"; record-to-deliver delay p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
+                f"max {max(self.delays) * 1e3:.2f} ms"
+            )
+        return text
+
     def describe(self) -> str:
         return str(getattr(self.log, "path", type(self.log).__name__))
 
@@ -199,6 +217,7 @@ class Recorder:
         if thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, thread.join)
             self._thread = None
+            log.info("tick log: %s", self.summary())
         for lg in {id(x): x for x in (self.reader, self.log) if x is not None}.values():
             lg.close()
         self.log = self.reader = None
@@ -276,7 +295,7 @@ class Recorder:
             self.max_backlog = self._pending
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
-        self._queue.put((cycle, produced))
+        self._queue.put((cycle, produced, self._loop.time() if self._loop else 0.0))
 
     def _begin(self, room: Room, cycle: Cycle) -> int:
         match_id = self._next_id
@@ -291,9 +310,15 @@ class Recorder:
         return match_id
 
     def _delivered(
-        self, batch: list[list[tuple[Room, bytes]]], error: BaseException | None
+        self,
+        batch: list[list[tuple[Room, bytes]]],
+        queued: list[float],
+        error: BaseException | None,
     ) -> None:
         self._pending -= len(batch)
+        if self._loop is not None:
+            now = self._loop.time()
+            self.delays.extend(now - t for t in queued)
         if error is not None and self.failed is None:
             self.failed = error
             log.error(
@@ -325,13 +350,15 @@ class Recorder:
                     break
             cycle = Cycle()
             batch: list[list[tuple[Room, bytes]]] = []
+            queued: list[float] = []
             for item in items:
                 if item is _STOP:
                     stop = True
                     continue
-                c, produced = item  # type: ignore[misc]
+                c, produced, t = item  # type: ignore[misc]
                 cycle.extend(c)
                 batch.append(produced)
+                queued.append(t)
             error: BaseException | None = None
             if batch and self._broken is None:
                 try:
@@ -342,7 +369,7 @@ class Recorder:
                     error = self._broken = exc
             if batch:
                 try:
-                    loop.call_soon_threadsafe(self._delivered, batch, error)
+                    loop.call_soon_threadsafe(self._delivered, batch, queued, error)
                 except RuntimeError:  # the loop is closed: nobody to deliver to
                     return
             if self._broken is None:
