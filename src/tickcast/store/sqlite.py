@@ -72,6 +72,10 @@ FIX_HINT = (
 )
 
 
+def _writable(directory: Path) -> bool:
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
 def db_path(data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / DB_NAME
 
@@ -114,6 +118,11 @@ class SQLiteTickLog:
                 )
         except sqlite3.DatabaseError as exc:
             self.db.close()
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise StoreError(
+                    f"the tick log {self.path} is not writable ({exc}): fix the permissions "
+                    "of the file and its directory, or choose another --data-dir"
+                ) from None
             raise StoreError(
                 f"the tick log {self.path} is damaged ({exc}): " + FIX_HINT.format(path=self.path)
             ) from None
@@ -124,7 +133,7 @@ class SQLiteTickLog:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the data dir {data_dir}: {exc.strerror}") from None
-        if not os.access(data_dir, os.W_OK | os.X_OK):
+        if not _writable(data_dir):
             raise StoreError(
                 f"the data dir {data_dir} is not writable by this user: "
                 "fix its permissions, or choose another with --data-dir"
