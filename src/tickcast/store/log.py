@@ -14,7 +14,6 @@ calls writes on its writer thread and short chunked reads on the loop.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -215,13 +214,13 @@ def rebuild_room_state(
     return state
 
 
-def players_of(frame_ticks: Iterable[pb.Tick]) -> list[str]:
-    """Player ids in order of first join."""
-    seen: dict[str, None] = {}
-    for t in frame_ticks:
-        for m in t.joined:
-            seen.setdefault(m.player_id, None)
-    return list(seen)
+@dataclass(slots=True)
+class _MemoryMatch:
+    start: MatchStart
+    ended_at: float | None = None
+    end_reason: str = ""
+    players: list[str] = field(default_factory=list)
+    ticks: dict[int, bytes] = field(default_factory=dict)
 
 
 class MemoryTickLog:
@@ -230,10 +229,8 @@ class MemoryTickLog:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._matches: dict[int, dict[str, object]] = {}
-        self._ticks: dict[int, dict[int, bytes]] = {}
+        self._matches: dict[int, _MemoryMatch] = {}
         self._kicks: list[Kick] = []
-        self._next_id = 1
         self.cycles_written = 0
 
     def next_match_id(self) -> int:
@@ -243,53 +240,41 @@ class MemoryTickLog:
     def write_cycle(self, cycle: Cycle) -> None:
         with self._lock:
             for b in cycle.begins:
-                self._matches[b.id] = {
-                    "room": b.room,
-                    "started_at": b.started_at,
-                    "ended_at": None,
-                    "end_reason": "",
-                    "tick_rate": b.tick_rate,
-                    "players": [],
-                    "server_id": b.server_id,
-                }
-                self._ticks[b.id] = {}
+                self._matches[b.id] = _MemoryMatch(b)
             for match_id, number, frame in cycle.ticks:
-                self._ticks[match_id][number] = frame
-                joined = tick_of_frame(frame).joined
-                players = self._matches[match_id]["players"]
-                assert isinstance(players, list)
-                for m in joined:
-                    if m.player_id not in players:
-                        players.append(m.player_id)
+                m = self._matches[match_id]
+                m.ticks[number] = frame
+                for member in tick_of_frame(frame).joined:
+                    if member.player_id not in m.players:
+                        m.players.append(member.player_id)
             self._kicks.extend(cycle.kicks)
             for e in cycle.ends:
-                m = self._matches.get(e.id)
-                if m is not None:
-                    m["ended_at"] = e.ended_at
-                    m["end_reason"] = e.reason
+                ended = self._matches.get(e.id)
+                if ended is not None:
+                    ended.ended_at, ended.end_reason = e.ended_at, e.reason
             self.cycles_written += 1
 
     def read_ticks(
         self, match_id: int, first: int, last: int | None = None, limit: int = 256
     ) -> list[tuple[int, bytes]]:
         with self._lock:
-            ticks = self._ticks.get(match_id, {})
+            m = self._matches.get(match_id)
+            ticks = m.ticks if m is not None else {}
             numbers = sorted(n for n in ticks if n >= first and (last is None or n <= last))
             return [(n, ticks[n]) for n in numbers[:limit]]
 
     def _info(self, match_id: int) -> MatchInfo:
         m = self._matches[match_id]
-        ticks = self._ticks.get(match_id, {})
         return MatchInfo(
             id=match_id,
-            room=str(m["room"]),
-            started_at=float(m["started_at"]),  # type: ignore[arg-type]
-            ended_at=m["ended_at"],  # type: ignore[arg-type]
-            end_reason=str(m["end_reason"]),
-            tick_rate=int(m["tick_rate"]),  # type: ignore[call-overload]
-            players=list(m["players"]),  # type: ignore[call-overload]
-            tick_count=max(ticks, default=0),
-            server_id=str(m["server_id"]),
+            room=m.start.room,
+            started_at=m.start.started_at,
+            ended_at=m.ended_at,
+            end_reason=m.end_reason,
+            tick_rate=m.start.tick_rate,
+            players=list(m.players),
+            tick_count=max(m.ticks, default=0),
+            server_id=m.start.server_id,
         )
 
     def matches(self) -> list[MatchInfo]:
@@ -306,32 +291,24 @@ class MemoryTickLog:
 
     def size_bytes(self) -> int:
         with self._lock:
-            return sum(len(f) for t in self._ticks.values() for f in t.values())
+            return sum(len(f) for m in self._matches.values() for f in m.ticks.values())
 
     def prune(self, older_than: float | None, max_bytes: int | None) -> list[int]:
-        deleted: list[int] = []
         with self._lock:
             ended = sorted(
-                (float(m["ended_at"]), i)  # type: ignore[arg-type]
-                for i, m in self._matches.items()
-                if m["ended_at"] is not None
+                (m.ended_at, i) for i, m in self._matches.items() if m.ended_at is not None
             )
+        deleted: list[int] = []
         for ended_at, i in ended:
-            over = max_bytes is not None and max_bytes > 0 and self.size_bytes() > max_bytes
             old = older_than is not None and ended_at < older_than
+            over = bool(max_bytes) and self.size_bytes() > (max_bytes or 0)
             if not (old or over):
-                continue
+                break  # sorted by end time: nothing later is older, and size is fine
             with self._lock:
                 del self._matches[i]
-                self._ticks.pop(i, None)
                 self._kicks = [k for k in self._kicks if k.match_id != i]
             deleted.append(i)
         return deleted
 
     def close(self) -> None:
         pass
-
-
-def now_wall() -> float:
-    """Wall-clock time for match start/end stamps (the loop clock is monotonic)."""
-    return time.time()

@@ -37,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tickcast import wire
 from tickcast.config import Config
@@ -64,7 +64,14 @@ GROUP_COMMIT_MAX = 256
 """Most cycles the writer merges into one transaction when it has fallen behind."""
 PRUNE_INTERVAL = 3600.0
 
-_STOP = object()
+
+class _Queued(NamedTuple):
+    cycle: Cycle
+    produced: list[tuple[Room, bytes]]
+    queued_at: float  # loop time
+
+
+_STOP = None  # queued by close(): the writer commits what is before it and ends
 
 
 def tick_number(frame: bytes) -> int:
@@ -150,7 +157,7 @@ class Recorder:
         self.reader: TickLog | None = None
         self._relay: Relay | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._matches: dict[Room, int] = {}  # open matches of live rooms
         self._next_id = 1
@@ -295,7 +302,7 @@ class Recorder:
             self.max_backlog = self._pending
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
-        self._queue.put((cycle, produced, self._loop.time() if self._loop else 0.0))
+        self._queue.put(_Queued(cycle, produced, self._loop.time() if self._loop else 0.0))
 
     def _begin(self, room: Room, cycle: Cycle) -> int:
         match_id = self._next_id
@@ -352,13 +359,12 @@ class Recorder:
             batch: list[list[tuple[Room, bytes]]] = []
             queued: list[float] = []
             for item in items:
-                if item is _STOP:
+                if item is None:
                     stop = True
                     continue
-                c, produced, t = item  # type: ignore[misc]
-                cycle.extend(c)
-                batch.append(produced)
-                queued.append(t)
+                cycle.extend(item.cycle)
+                batch.append(item.produced)
+                queued.append(item.queued_at)
             error: BaseException | None = None
             if batch and self._broken is None:
                 try:
