@@ -31,6 +31,10 @@ class CycleRecorder(Protocol):
         `Relay.deliver(produced)`, later and in cycle order."""
         ...
 
+    def kicked(self, session: Session) -> None:
+        """The server ended `session` (its `close_reason`) while it was in a room."""
+        ...
+
 
 class Relay:
     """Every room and session of one server process."""
@@ -89,6 +93,8 @@ class Relay:
 
     def session_closed(self, session: Session) -> None:
         self.sessions.discard(session)
+        if self.recorder is not None and session.closed_room is not None:
+            self.recorder.kicked(session)
 
     # ------------------------------------------------------------ time
 

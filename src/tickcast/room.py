@@ -300,6 +300,7 @@ class Room:
                 self._unlink(old)
                 player.session = None
                 old.room = None
+                old.closed_room = self
                 old.kick(pb.REASON_REPLACED, "the same player connected again")
             else:
                 self.disconnected -= 1

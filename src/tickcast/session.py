@@ -82,6 +82,9 @@ class Session:
         "spectator",
         "player_id",
         "acked_tick",
+        "close_reason",
+        "close_detail",
+        "closed_room",
     )
 
     def __init__(
@@ -108,6 +111,10 @@ class Session:
         self.spectator = False
         self.player_id = ""
         self.acked_tick = 0
+        # why and from which room the server ended it (a tick log records kicks)
+        self.close_reason = 0
+        self.close_detail = ""
+        self.closed_room: Room | None = None
 
     def __repr__(self) -> str:
         who = self.player_id or "-"
@@ -246,6 +253,9 @@ class Session:
             reason_name(reason),
             detail,
         )
+        self.close_reason, self.close_detail = reason, detail
+        if room is not None:  # else the room set it already (REPLACED)
+            self.closed_room = room
         frame = wire.kick_frame(reason, detail)
         if abort:
             self.outbox.abort(frame)

@@ -20,9 +20,9 @@ import socket
 import sys
 from pathlib import Path
 
-import tickcast
 from support import RawClient, hello_frame
 
+import tickcast
 from tickcast.proto import pb
 from tickcast.store.log import iter_ticks, tick_of_frame
 from tickcast.store.sqlite import SQLiteTickLog

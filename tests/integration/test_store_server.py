@@ -218,3 +218,22 @@ async def test_a_full_disk_stops_recording_but_not_the_game(caplog: Any) -> None
         assert numbers == list(range(numbers[0], numbers[-1] + 1))
         assert "WITHOUT recording" in caplog.text
         await a.close()
+
+
+async def test_kicks_are_recorded_with_their_reason(tmp_path: Path) -> None:
+    rec = sqlite_recorder(tmp_path)
+    async with running_server([rec]) as server:
+        a, _ = await RawClient.join(server.port, "ada")
+        await a.ticks_until(3)
+        a2, _ = await RawClient.join(server.port, "ada")  # replaces the first connection
+        assert (await a.expect_kick()).reason == pb.REASON_REPLACED
+        await a2.ticks_until(5)
+        await a2.close()
+    lg = SQLiteTickLog(tmp_path, create=False)
+    try:
+        kicks = lg.kicks(1)
+        assert [(k.player_id, k.reason) for k in kicks][:1] == [("ada", "REPLACED")]
+        # the shutdown kick of the second connection is recorded too
+        assert ("ada", "SERVER_SHUTDOWN") in [(k.player_id, k.reason) for k in kicks]
+    finally:
+        lg.close()

@@ -41,9 +41,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from tickcast import wire
 from tickcast.config import Config
+from tickcast.errors import reason_name
+from tickcast.proto import pb
 from tickcast.room import Player, Room
 from tickcast.store.log import (
     Cycle,
+    Kick,
     MatchEnd,
     MatchStart,
     StoreError,
@@ -55,6 +58,7 @@ from tickcast.store.log import (
 if TYPE_CHECKING:
     from tickcast.relay import Relay
     from tickcast.server import Server
+    from tickcast.session import Session
 
 log = logging.getLogger("tickcast.store")
 
@@ -304,6 +308,24 @@ class Recorder:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
         self._queue.put(_Queued(cycle, produced, self._loop.time() if self._loop else 0.0))
 
+    def kicked(self, session: Session) -> None:
+        """Record a kick (not a Leave) of a session of a recorded room."""
+        room = session.closed_room
+        match_id = self._matches.get(room) if room is not None else None
+        if match_id is None or session.close_reason == pb.REASON_UNSPECIFIED:
+            return
+        kick = Kick(
+            match_id,
+            time.time(),
+            session.player_id,
+            reason_name(session.close_reason),
+            session.close_detail,
+        )
+        if self.failed is None and self._thread is not None:
+            self._pending += 1
+            loop_time = self._loop.time() if self._loop else 0.0
+            self._queue.put(_Queued(Cycle(kicks=[kick]), [], loop_time))
+
     def _begin(self, room: Room, cycle: Cycle) -> int:
         match_id = self._next_id
         self._next_id += 1
@@ -325,7 +347,7 @@ class Recorder:
         self._pending -= len(batch)
         if self._loop is not None:
             now = self._loop.time()
-            self.delays.extend(now - t for t in queued)
+            self.delays.extend(now - t for t, p in zip(queued, batch, strict=True) if p)
         if error is not None and self.failed is None:
             self.failed = error
             log.error(
