@@ -9,13 +9,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from support import RawClient, running_server
+from support import RawClient, hello_frame, input_frame, running_server
 from support import test_config as make_config
 
 from tickcast.proto import pb
 from tickcast.store import MemoryTickLog, Recorder, SQLiteTickLog
 from tickcast.store.log import Cycle, iter_ticks
 from tickcast.store.recorder import LogCatchup
+from tickcast.store.tools import verify_match
 
 
 async def wait_for(cond: Any, timeout: float = 10.0) -> None:
@@ -237,3 +238,61 @@ async def test_kicks_are_recorded_with_their_reason(tmp_path: Path) -> None:
         assert ("ada", "SERVER_SHUTDOWN") in [(k.player_id, k.reason) for k in kicks]
     finally:
         lg.close()
+
+
+class FillingSQLiteLog(SQLiteTickLog):
+    """A real SQLite log whose file stops growing on demand: SQLite's own 'database or
+    disk is full' (PRAGMA max_page_count), as a full filesystem would give."""
+
+    fill = False
+
+    def write_cycle(self, cycle: Cycle) -> None:
+        if self.fill:
+            pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+            self.db.execute(f"PRAGMA max_page_count = {pages}")
+        super().write_cycle(cycle)
+
+
+async def test_sqlite_disk_full_keeps_relaying_and_the_log_stays_consistent(
+    tmp_path: Path,
+) -> None:
+    holder: list[FillingSQLiteLog] = []
+
+    def open_log() -> FillingSQLiteLog:
+        holder.append(FillingSQLiteLog(tmp_path, check=True))
+        return holder[0]
+
+    rec = Recorder(
+        make_config(data_dir=str(tmp_path)),
+        open_log,
+        lambda: SQLiteTickLog(tmp_path, create=False),
+    )
+    async with running_server([rec]) as server:
+        a, _ = await RawClient.join(server.port, "ada")
+        a.send(b"".join(input_frame(s, bytes(2000)) for s in range(1, 40)))  # grow the file
+        await a.ticks_until(10)
+        holder[0].fill = True
+        await wait_for(lambda: rec.failed is not None)
+        assert "full" in str(rec.failed)
+        room = server.relay.rooms["r"]
+        ticks = await a.ticks_until(room.last_sent() + 10)
+        numbers = [t.number for t in ticks]
+        assert numbers == list(range(numbers[0], numbers[-1] + 1))
+        last_seen = numbers[-1]
+        await a.close()
+    # after a restart the committed prefix is intact and restored; beyond it is refused
+    lg = SQLiteTickLog(tmp_path, create=False)
+    try:
+        [m] = lg.matches()
+        assert verify_match(lg, m.id).ok
+        committed = m.tick_count
+        assert 10 <= committed < last_seen
+    finally:
+        lg.close()
+    async with running_server([sqlite_recorder(tmp_path)]) as server:
+        c = await RawClient.connect(server.port)
+        c.send(hello_frame("ada", "r", resume_after=last_seen))
+        assert (await c.expect_kick()).reason == pb.REASON_RESUME_UNAVAILABLE
+        c2, w = await RawClient.join(server.port, "ada", resume_after=committed)
+        assert w.first_tick == committed + 1
+        await c2.close()
