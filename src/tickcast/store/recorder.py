@@ -72,7 +72,7 @@ PRUNE_INTERVAL = 3600.0
 class _Queued(NamedTuple):
     cycle: Cycle
     produced: list[tuple[Room, bytes]]
-    queued_at: float  # loop time
+    queued_at: float  # time.perf_counter(): the loop's clock may tick in whole ms (uvloop)
 
 
 _STOP = None  # queued by close(): the writer commits what is before it and ends
@@ -150,7 +150,12 @@ class Recorder:
             from tickcast.store.sqlite import SQLiteTickLog
 
             def open_log() -> TickLog:
-                return SQLiteTickLog(config.data_dir, durability=config.durability, check=True)
+                return SQLiteTickLog(
+                    config.data_dir,
+                    durability=config.durability,
+                    check=True,
+                    background_checkpoints=True,
+                )
 
             def open_reader() -> TickLog:
                 return SQLiteTickLog(config.data_dir, create=False)
@@ -306,7 +311,7 @@ class Recorder:
             self.max_backlog = self._pending
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
-        self._queue.put(_Queued(cycle, produced, self._loop.time() if self._loop else 0.0))
+        self._queue.put(_Queued(cycle, produced, time.perf_counter()))
 
     def kicked(self, session: Session) -> None:
         """Record a kick (not a Leave) of a session of a recorded room."""
@@ -323,8 +328,7 @@ class Recorder:
         )
         if self.failed is None and self._thread is not None:
             self._pending += 1
-            loop_time = self._loop.time() if self._loop else 0.0
-            self._queue.put(_Queued(Cycle(kicks=[kick]), [], loop_time))
+            self._queue.put(_Queued(Cycle(kicks=[kick]), [], time.perf_counter()))
 
     def _begin(self, room: Room, cycle: Cycle) -> int:
         match_id = self._next_id
@@ -345,9 +349,8 @@ class Recorder:
         error: BaseException | None,
     ) -> None:
         self._pending -= len(batch)
-        if self._loop is not None:
-            now = self._loop.time()
-            self.delays.extend(now - t for t, p in zip(queued, batch, strict=True) if p)
+        now = time.perf_counter()
+        self.delays.extend(now - t for t, p in zip(queued, batch, strict=True) if p)
         if error is not None and self.failed is None:
             self.failed = error
             log.error(
