@@ -33,6 +33,7 @@ import asyncio
 import logging
 import queue
 import statistics
+import sys
 import threading
 import time
 from collections import deque
@@ -67,6 +68,8 @@ CATCHUP_CHUNK_TICKS = 256
 GROUP_COMMIT_MAX = 256
 """Most cycles the writer merges into one transaction when it has fallen behind."""
 PRUNE_INTERVAL = 3600.0
+WRITER_SWITCH_INTERVAL = 0.0005
+"""sys.setswitchinterval while recording: how long the writer may wait for the GIL."""
 
 
 class _Queued(NamedTuple):
@@ -202,6 +205,10 @@ class Recorder:
         self._prune()
         restored = self._restore(relay, self._loop.time())
         relay.recorder = self
+        # The writer needs the GIL back after every SQLite call; a busy loop keeps it
+        # for a whole switch interval (default 5 ms) each time, several times a cycle.
+        if sys.getswitchinterval() > WRITER_SWITCH_INTERVAL:
+            sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="tickcast-store", daemon=True)
         self._thread.start()
         if restored:
@@ -353,6 +360,8 @@ class Recorder:
         self.delays.extend(now - t for t, p in zip(queued, batch, strict=True) if p)
         if error is not None and self.failed is None:
             self.failed = error
+            for room in self._matches:
+                room.archive = None  # the log misses ticks from here on: the ring only
             log.error(
                 "tick log %s: write failed (%s); relaying goes on WITHOUT recording until "
                 "a restart: free disk space or fix the data dir, then restart",
