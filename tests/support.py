@@ -129,7 +129,9 @@ def test_config(**overrides: Any) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def running_server(services: list[Any] | None = None, **overrides: Any) -> AsyncIterator[Server]:
+async def running_server(
+    services: list[Any] | None = None, **overrides: Any
+) -> AsyncIterator[Server]:
     """A started Server on a free port; closed (and awaited) afterwards.
 
     Tests do not record matches unless they pass a recorder in `services`

@@ -232,3 +232,40 @@ async def test_retention_prunes_old_ended_matches_at_start_never_live_ones(tmp_p
 def test_store_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=str(tmp_path / "ticks.sqlite3")):
         SQLiteTickLog(tmp_path, create=False)
+
+
+async def test_the_replay_command_serves_a_spectator_and_exits(tmp_path: Path) -> None:
+    await record_a_match(tmp_path)
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tickcast", "replay", "1", "--speed", "10", "--port", str(port),
+        "--data-dir", str(tmp_path), env=dict(os.environ, PYTHONPATH=SRC),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert b"replaying match 1" in line
+        s, w = await RawClient.join(port, "watcher", spectator=True)
+        assert w.first_tick == 1
+        assert (await s.expect_kick(20)).reason == pb.REASON_ROOM_CLOSED
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        lg = SQLiteTickLog(tmp_path, create=False)
+        try:
+            recorded = [wire_frame_body(f) for _, f in iter_ticks(lg, 1)]
+        finally:
+            lg.close()
+        assert [r for r in s.raw if pb.ServerMessage.FromString(r).HasField("tick")] == recorded
+        await s.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -298,3 +298,61 @@ async def test_sqlite_disk_full_keeps_relaying_and_the_log_stays_consistent(
         c2, w = await RawClient.join(server.port, "ada", resume_after=committed)
         assert w.first_tick == committed + 1
         await c2.close()
+
+
+async def test_late_join_of_a_ten_minute_match_after_a_restart(tmp_path: Path) -> None:
+    """18,000 ticks (10 minutes at 30 Hz) written by a real room, then the server
+    restarts: the room is restored and a late joiner streams the whole match from
+    disk, a chunk at a time."""
+    from tickcast.config import Config
+    from tickcast.room import Player, Room
+    from tickcast.store.log import MatchStart
+
+    config = Config(tick_rate=30, reconnect_grace=1e9, server_id="t")
+    room = Room("long", config)
+    ada = Player("ada", 1)
+    room.players["ada"] = ada
+    room._next_slot = 2
+    room._admit(ada, "ada")
+    lg = SQLiteTickLog(tmp_path)
+    lg.write_cycle(Cycle(begins=[MatchStart(1, "long", 30, 0.0)]))
+    batch: list[tuple[int, int, bytes]] = []
+    for n in range(1, 18_001):
+        if n % 3 == 0:
+            room.submit(ada, n, b"input %d" % n)
+        frame = room.produce(n / 30)
+        assert frame is not None
+        room.deliver(frame)
+        batch.append((1, n, frame))
+        if len(batch) == 1000:
+            lg.write_cycle(Cycle(ticks=batch))
+            batch = []
+    lg.close()
+
+    rec = sqlite_recorder(tmp_path)
+    async with running_server([rec], tick_rate=30) as server:
+        restored = server.relay.rooms["long"]
+        assert restored.last_sent() >= 18_000 and restored.chain
+        sources: list[LogCatchup] = []
+        original = restored.catchup_source
+
+        def spy() -> Any:
+            src = original()
+            sources.append(src)  # type: ignore[arg-type]
+            return src
+
+        restored.catchup_source = spy  # type: ignore[method-assign]
+        late, w = await RawClient.join(server.port, "lee", room="long", full_history=True)
+        assert w.first_tick == 1
+        target = restored.last_sent() + 3
+        ticks = await late.ticks_until(target, 60)
+        assert [t.number for t in ticks] == list(range(1, target + 1))
+        assert sum(len(t.inputs) for t in ticks[:18_000]) == 6_000
+        [src] = sources
+        on_disk = 18_000 - restored.config.history_ticks  # the rest came from the ring
+        assert src.max_chunk <= 256 and src.reads >= on_disk // 256
+        # the resumed player's state came back too
+        a, wa = await RawClient.join(server.port, "ada", room="long", resume_after=17_990)
+        assert (wa.first_tick, wa.last_seq) == (17_991, 18_000)
+        await a.close()
+        await late.close()
