@@ -18,6 +18,7 @@ import random
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from support import RawClient, hello_frame
@@ -125,12 +126,28 @@ class Player:
         ]
 
 
-async def play_round(port: int, data_dir: Path, players: list[Player], rng: random.Random) -> None:
+@contextlib.asynccontextmanager
+async def child_server(port: int, data_dir: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`tickcast serve` as a child process; killed on the way out if still running."""
     proc = await start_server(port, data_dir)
     try:
-        for p in players:
-            await p.connect(port)
-        readers = [asyncio.create_task(p.read()) for p in players]
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def resume_all(players: list[Player], port: int) -> list[asyncio.Task[None]]:
+    """Connect (or resume) every player; their reader tasks."""
+    for p in players:
+        await p.connect(port)
+    return [asyncio.create_task(p.read()) for p in players]
+
+
+async def play_round(port: int, data_dir: Path, players: list[Player], rng: random.Random) -> None:
+    async with child_server(port, data_dir) as proc:
+        readers = await resume_all(players, port)
         stop = asyncio.Event()
         senders = [asyncio.create_task(p.send(stop)) for p in players]
         await asyncio.sleep(rng.uniform(0.05, 0.6))
@@ -141,10 +158,6 @@ async def play_round(port: int, data_dir: Path, players: list[Player], rng: rand
         for p in players:
             assert p.client is not None
             await p.client.close()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def test_crash_loop_loses_and_doubles_nothing(tmp_path: Path) -> None:
@@ -156,24 +169,17 @@ async def test_crash_loop_loses_and_doubles_nothing(tmp_path: Path) -> None:
         await play_round(port, tmp_path, players, rng)
 
     # a last, clean run: everyone resumes until every input sent is sequenced
-    proc = await start_server(port, tmp_path)
-    try:
-        for p in players:
-            await p.connect(port)
-        readers = [asyncio.create_task(p.read()) for p in players]
+    slots = {p.id: i + 1 for i, p in enumerate(players)}
+    async with child_server(port, tmp_path) as proc:
+        readers = await resume_all(players, port)
         loop = asyncio.get_running_loop()
         end = loop.time() + 15
-        slots = {p.id: i + 1 for i, p in enumerate(players)}
         while any(len(p.sequenced(slots[p.id])) < len(p.sent) for p in players):
             assert loop.time() < end, "inputs still missing after the final resume"
             await asyncio.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 15)
         await asyncio.wait_for(asyncio.gather(*readers), 15)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
     # the players' streams: gap-free, no repeats, identical where they overlap
     reference: dict[int, bytes] = {}

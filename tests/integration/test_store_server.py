@@ -27,6 +27,20 @@ async def wait_for(cond: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def spy_on_catchup(room: Any) -> list[LogCatchup]:
+    """Collect the catch-up sources the room hands out (to check their chunking)."""
+    sources: list[LogCatchup] = []
+    original = room.catchup_source
+
+    def spy() -> Any:
+        src = original()
+        sources.append(src)
+        return src
+
+    room.catchup_source = spy
+    return sources
+
+
 def sqlite_recorder(tmp_path: Path, **overrides: Any) -> Recorder:
     return Recorder(make_config(data_dir=str(tmp_path), **overrides))
 
@@ -174,15 +188,7 @@ async def test_late_join_of_a_long_match_streams_from_disk(tmp_path: Path) -> No
         a, _ = await RawClient.join(server.port, "ada")
         room = server.relay.rooms["r"]
         await wait_for(lambda: room.last_sent() >= 1500, 30)
-        sources: list[LogCatchup] = []
-        original = room.catchup_source
-
-        def spy() -> Any:
-            src = original()
-            sources.append(src)  # type: ignore[arg-type]
-            return src
-
-        room.catchup_source = spy  # type: ignore[method-assign]
+        sources = spy_on_catchup(room)
         late, w = await RawClient.join(server.port, "lee", full_history=True)
         assert w.first_tick == 1
         target = room.last_sent() + 50
@@ -333,15 +339,7 @@ async def test_late_join_of_a_ten_minute_match_after_a_restart(tmp_path: Path) -
     async with running_server([rec], tick_rate=30) as server:
         restored = server.relay.rooms["long"]
         assert restored.last_sent() >= 18_000 and restored.chain
-        sources: list[LogCatchup] = []
-        original = restored.catchup_source
-
-        def spy() -> Any:
-            src = original()
-            sources.append(src)  # type: ignore[arg-type]
-            return src
-
-        restored.catchup_source = spy  # type: ignore[method-assign]
+        sources = spy_on_catchup(restored)
         late, w = await RawClient.join(server.port, "lee", room="long", full_history=True)
         assert w.first_tick == 1
         target = restored.last_sent() + 3

@@ -8,9 +8,11 @@ Each reads the tick log in `--data-dir` (default: $TICKCAST_DATA_DIR, else
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from tickcast.cli import command, run_async, setup_logging
@@ -43,6 +45,17 @@ def _find(log: SQLiteTickLog, match_id: int) -> MatchInfo:
     if match is None:
         raise StoreError(f"no match {match_id} in {log.path}")
     return match
+
+
+@contextlib.contextmanager
+def _match_log(args: argparse.Namespace) -> Iterator[SQLiteTickLog]:
+    """The log, open, holding `args.match` (StoreError if not); closed afterwards."""
+    log = _open(args)
+    try:
+        _find(log, args.match)
+        yield log
+    finally:
+        log.close()
 
 
 def _fail(exc: Exception) -> int:
@@ -123,9 +136,7 @@ def _export_flags(p: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a match's ticks, one JSON object per line (payloads base64, chain hex)."""
     try:
-        log = _open(args)
-        try:
-            _find(log, args.match)
+        with _match_log(args) as log:
             out = sys.stdout if args.output == "-" else open(args.output, "w")  # noqa: SIM115
             try:
                 for line in export_ndjson(log, args.match):
@@ -133,8 +144,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             finally:
                 if out is not sys.stdout:
                     out.close()
-        finally:
-            log.close()
     except (StoreError, OSError) as exc:
         return _fail(exc)
     return 0
@@ -144,12 +153,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check a match's chain end to end; report the first bad tick (exit 1) if any."""
     try:
-        log = _open(args)
-        try:
-            _find(log, args.match)
+        with _match_log(args) as log:
             verdict = verify_match(log, args.match)
-        finally:
-            log.close()
     except StoreError as exc:
         return _fail(exc)
     if verdict.ok:
