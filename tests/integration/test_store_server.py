@@ -75,7 +75,14 @@ async def test_no_tick_reaches_a_client_before_the_log_has_it() -> None:
         # a client resuming during the stall gets nothing unlogged either
         b, wb = await RawClient.join(server.port, "bob", resume_after=1)
         assert wb.first_tick == 2
+        # a fresh joiner now is welcomed at the open tick and gets nothing before it
+        c, wc = await RawClient.join(server.port, "cyd")
+        assert wc.first_tick == server.relay.rooms["r"].next > stalled_at + 1
         lg.gate.set()
+        tc = await c.ticks_until(wc.first_tick + 5)
+        assert [t.number for t in tc] == list(range(wc.first_tick, wc.first_tick + 6))
+        assert [m.player_id for m in tc[0].joined] == ["cyd"]
+        await c.close()
         ticks = await a.ticks_until(stalled_at + 10)
         bt = await b.ticks_until(stalled_at + 10)
         logged = dict(lg.read_ticks(1, 1, None, 10**6))
