@@ -7,13 +7,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from tickcast.client import Client, Desync, Input, Member, Tick, connect
 from tickcast.config import Config
 from tickcast.errors import (
+    AuthFailed,
     ConfigError,
     ConnectionClosedError,
     FrameTooLarge,
+    Kicked,
     RemoteProtocolError,
+    ResumeUnavailable,
     TickcastError,
+    TickGap,
 )
 from tickcast.server import Server
 
@@ -26,4 +31,15 @@ __all__ = [
     "Server",
     "TickcastError",
     "__version__",
+    # client SDK
+    "AuthFailed",
+    "Client",
+    "Desync",
+    "Input",
+    "Kicked",
+    "Member",
+    "ResumeUnavailable",
+    "Tick",
+    "TickGap",
+    "connect",
 ]

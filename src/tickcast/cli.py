@@ -67,12 +67,11 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         env = "TICKCAST_" + f.name.upper()
         help_text = f"{f.metadata.get('help', '')} [env {env}; default {f.default!r}]"
         if f.type == "bool":
-            p.add_argument(flag, dest=f.name, action="store_const", const="true", help=help_text)
-            if f.default is True:  # otherwise a default-on switch could not be turned off
-                p.add_argument(
-                    "--no-" + flag[2:], dest=f.name, action="store_const", const="false",
-                    help=argparse.SUPPRESS,
-                )
+            # --skip-empty-ticks / --no-skip-empty-ticks; None = not given (env or default)
+            p.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                help=help_text,
+            )
         else:
             p.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=help_text)
 
@@ -81,7 +80,9 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     overrides: dict[str, Any] = {}
     for f in dataclasses.fields(Config):
         raw = getattr(args, f.name, None)
-        if raw is not None:
+        if isinstance(raw, bool):
+            overrides[f.name] = raw
+        elif raw is not None:
             overrides[f.name] = parse_value(f, raw)
     return Config.from_env(dict(os.environ) if environ is None else environ, **overrides)
 

@@ -49,3 +49,45 @@ def reason_name(reason: Reason) -> str:
         return pb.Reason.Name(reason).removeprefix("REASON_")  # type: ignore[arg-type]
     except ValueError:
         return f"REASON_{reason}"
+
+
+# ---- client ----
+
+
+class Kicked(TickcastError):
+    """The server ended the client's connection with `Kick{reason, detail}`, and
+    resuming makes no sense (see `tickcast.client`): the tick stream ends with this."""
+
+    def __init__(self, reason: Reason, detail: str = "", redirect: str = "") -> None:
+        super().__init__(
+            f"kicked: {reason_name(reason)}: {detail}"
+            if detail
+            else f"kicked: {reason_name(reason)}"
+        )
+        self.reason = reason
+        self.detail = detail
+        self.redirect = redirect
+
+    @property
+    def reason_name(self) -> str:
+        """The reason without its prefix, e.g. "ROOM_FULL"."""
+        return reason_name(self.reason)
+
+
+class AuthFailed(Kicked):
+    """The server refused the token (`Kick{AUTH_FAILED}`); the detail says which check failed."""
+
+
+class ResumeUnavailable(Kicked):
+    """The ticks after the client's last one are no longer kept, or its membership
+    ran out (`Kick{RESUME_UNAVAILABLE}`): the stream cannot go on without a gap."""
+
+
+class TickGap(TickcastError):
+    """The server skipped a tick number while the client does not expect skipped
+    empty ticks: the stream cannot go on without silently losing inputs."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"tick stream gap: expected tick {expected}, got {got}")
+        self.expected = expected
+        self.got = got

@@ -156,6 +156,10 @@ class Outbox:
         self._next = n
         if n > last:
             self._source = None  # caught up: later ticks arrive through offer()
+            # The catch-up frames still unsent are paced by bytes (a chunk), not
+            # counted as live frames behind: a small history can be hundreds of
+            # frames in one chunk, and the reader must get time to read them.
+            self._ends.clear()
         return True
 
     # ------------------------------------------------------------ closing

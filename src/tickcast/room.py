@@ -76,6 +76,15 @@ class Archive(Protocol):
         ...
 
 
+def _slot_and_seq(entry: bytes) -> tuple[int, int]:
+    """(slot, seq) of one `wire.encode_relayed_input` entry: tag, length, then
+    the slot and seq fields, each a one-byte tag and a varint."""
+    _, pos = wire.decode_varint(entry, 1)
+    slot, pos = wire.decode_varint(entry, pos + 1)
+    seq, _ = wire.decode_varint(entry, pos + 1)
+    return slot, seq
+
+
 class JoinRefused(Exception):
     """A Hello this room will not accept; carries the Kick reason and detail."""
 
@@ -113,6 +122,9 @@ class Room:
         self._ring: list[bytes | None] = [None] * config.history_ticks
         self.chain = b""
         self._hashes: dict[int, dict[int, bytes]] = {}
+        # ticks already judged, while hashes for them are still accepted: a hash
+        # resent (after a reconnect) must not open a second judgement of the tick
+        self._judged: set[int] = set()
         self._desyncs: list[bytes] = []
         self.inputs_sequenced = 0
         # The room's clock: the time of its last tick or join. A dropped
@@ -235,9 +247,25 @@ class Room:
         if p.join_tick == self.next:
             # joined and left within the same open tick: the two cancel out
             self._joined.remove((p.slot, p.id))
+            if self._inputs:
+                self._forget_inputs(p)
         else:
             self._left.append(p.slot)
             p.left_tick = self.next
+
+    def _forget_inputs(self, p: Player) -> None:
+        """p's join was cancelled, so p is a member of no tick: its inputs in the
+        open tick must not be sent (a tick carries only members' inputs), and
+        their seqs count as never sequenced (Welcome.last_seq stays truthful)."""
+        kept: list[bytes] = []
+        for entry in self._inputs:
+            slot, seq = _slot_and_seq(entry)
+            if slot == p.slot:
+                p.last_seq = min(p.last_seq, seq - 1)
+                self.inputs_sequenced -= 1
+            else:
+                kept.append(entry)
+        self._inputs = kept
 
     def _unlink(self, session: Session) -> None:
         ob = session.outbox
@@ -356,6 +384,8 @@ class Room:
         window = 2 * self.tick_rate
         if not player.member or tick > last or tick + window < last or tick < 1:
             return
+        if tick in self._judged:
+            return
         reports = self._hashes.get(tick)
         if reports is None:
             reports = self._hashes[tick] = {}
@@ -367,6 +397,7 @@ class Room:
 
     def _judge(self, tick: int) -> None:
         reports = self._hashes.pop(tick, None)
+        self._judged.add(tick)
         if not reports or len(reports) < 2:
             return
         counts = Counter(reports.values())
@@ -407,6 +438,9 @@ class Room:
             oldest_kept = self.next - 2 * self.tick_rate
             for t in [t for t in self._hashes if t < oldest_kept]:
                 self._judge(t)
+        if self._judged:
+            # state_hash() refuses these ticks from now on anyway
+            self._judged = {t for t in self._judged if t >= self.next - 2 * self.tick_rate}
         if not self.needs_tick:
             return None
         number = self.next

@@ -28,7 +28,8 @@ from tickcast.store.log import (
 )
 
 DB_NAME = "ticks.sqlite3"
-CHECKPOINT_INTERVAL = 0.5  # seconds between background WAL checkpoints
+CHECKPOINT_EVERY = 32  # commits between background WAL checkpoints (no timer: an idle
+# server must not wake up)
 BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL: the commit checkpoints itself after all
 ROWS_PER_INSERT = 2000  # x 3 parameters: under SQLite's default limit of 32,766
 _INSERT_TICKS: dict[int, str] = {}  # statement text by row count (the cache keeps them prepared)
@@ -100,6 +101,8 @@ class SQLiteTickLog:
         self.path = db_path(data_dir)
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
+        self._checkpoint_due = threading.Event()
+        self._commits = 0
         if not create and not self.path.exists():
             raise StoreError(f"no tick log at {self.path}")
         if create:
@@ -197,6 +200,9 @@ class SQLiteTickLog:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._commits += 1
+        if self._checkpointer is not None and self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint_due.set()
 
     def _insert_ticks(self, ticks: list[tuple[int, int, bytes]]) -> None:
         """One multi-row INSERT per chunk: the sqlite3 module releases the GIL for each
@@ -340,7 +346,11 @@ class SQLiteTickLog:
 
         def run() -> None:
             try:
-                while not self._closing.wait(CHECKPOINT_INTERVAL):
+                while True:
+                    self._checkpoint_due.wait()
+                    self._checkpoint_due.clear()
+                    if self._closing.is_set():
+                        return
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error:  # a failing disk: the writer reports it
                 pass
@@ -352,6 +362,7 @@ class SQLiteTickLog:
 
     def close(self) -> None:
         self._closing.set()
+        self._checkpoint_due.set()
         if self._checkpointer is not None:
             self._checkpointer.join()
         self.db.close()

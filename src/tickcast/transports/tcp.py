@@ -51,11 +51,21 @@ class TcpConnection(asyncio.Protocol):
         return 0
 
     def close(self) -> None:
-        """Flush then close; cut it if the peer does not read within the timeout."""
+        """Flush then close; cut it if the peer does not read within the timeout.
+
+        A lingering close: flush, send FIN (`write_eof`) and keep reading (the
+        session ignores it) until the peer closes too. Closing the socket while
+        client bytes sit unread in it (inputs in flight, a Hello on its way)
+        makes the kernel send a reset instead, which drops our queued output,
+        and so the Kick the spec promises as the last frame.
+        """
         t = self.transport
-        if t is None or t.is_closing():
+        if t is None or t.is_closing() or self._abort_timer is not None:
             return
-        t.close()
+        if t.can_write_eof():
+            t.write_eof()
+        else:
+            t.close()
         self._abort_timer = self.loop.call_later(self.server.config.shutdown_timeout, t.abort)
 
     def abort(self) -> None:

@@ -1,0 +1,537 @@
+"""`tickcast bots`: simulated players that load a server and check what it sends.
+
+    tickcast bots --host 127.0.0.1 --port 7777 --rooms 8 --per-room 8 --duration 20
+
+Every bot is a `tickcast.Client` on one event loop. Players send inputs at
+`--input-rate` per second whose first 8 bytes are a send timestamp, so a bot
+measures the latency of its own inputs when they come back in a tick. Every
+bot (spectators too) checks its application-level stream:
+
+- gap / duplicate: tick numbers go up by exactly one;
+- exactly once: its own inputs come back once each, in seq order, and all of them;
+- consistency: the ticks of each window of `WINDOW` ticks hash the same for
+  every member of the room that saw the whole window;
+- kicks: bots never misbehave, so any Kick is unexpected.
+
+Any of those makes the command exit 1, so it doubles as a smoke test in CI.
+It is a functional tool: the capacity benchmark is shared/bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import struct
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tickcast.cli import command, run_async
+from tickcast.client import Client, Tick
+from tickcast.errors import Kicked, TickGap
+
+WINDOW = 32
+"""Ticks per consistency window."""
+SETTLE_SECONDS = 5.0
+"""After the run, how long bots wait for their last inputs to come back."""
+_STAMP = struct.Struct("<q")
+
+
+@dataclass
+class BotOptions:
+    host: str = "127.0.0.1"
+    port: int = 7777
+    rooms: int = 1
+    per_room: int = 4
+    input_rate: float = 10.0
+    payload_bytes: int = 16
+    duration: float = 10.0
+    spectators: int = 0
+    room_prefix: str = "bots"
+    token: str = ""
+    jwt_secret: str = ""
+    live: bool = True
+
+
+class RoomCheck:
+    """The window digests of one room, to compare every member's stream."""
+
+    __slots__ = ("windows", "compared", "inconsistencies")
+
+    def __init__(self) -> None:
+        self.windows: dict[int, bytes] = {}
+        self.compared = 0
+        self.inconsistencies = 0
+
+    def report(self, window: int, digest: bytes) -> None:
+        seen = self.windows.setdefault(window, digest)
+        if seen is not digest:
+            self.compared += 1
+            if seen != digest:
+                self.inconsistencies += 1
+
+
+class Bot:
+    """One simulated player or spectator and its checks."""
+
+    __slots__ = (
+        "client",
+        "check",
+        "spectator",
+        "last",
+        "ticks",
+        "deliveries",
+        "gaps",
+        "duplicates",
+        "sent",
+        "own_seen",
+        "own_last_seq",
+        "misordered",
+        "latencies",
+        "error",
+        "_window",
+        "_hash",
+    )
+
+    def __init__(self, client: Client, check: RoomCheck, spectator: bool) -> None:
+        self.client = client
+        self.check = check
+        self.spectator = spectator
+        self.last = 0
+        self.ticks = 0
+        self.deliveries = 0
+        self.gaps = 0
+        self.duplicates = 0
+        self.sent = 0
+        self.own_seen = 0
+        self.own_last_seq = 0
+        self.misordered = 0
+        self.latencies: list[float] = []
+        self.error: BaseException | None = None
+        self._window = -1  # the window being hashed; -1 until one starts at its first tick
+        self._hash: Any = None
+
+    def send(self, padding: bytes) -> None:
+        self.client.send(_STAMP.pack(time.perf_counter_ns()) + padding)
+        self.sent += 1
+
+    async def consume(self) -> None:
+        try:
+            async for tick in self.client.ticks():
+                self.on_tick(tick)
+        except TickGap as exc:
+            self.gaps += 1
+            self.error = exc
+        except Exception as exc:  # Kicked, gave up reconnecting, ...
+            self.error = exc
+
+    def on_tick(self, tick: Tick) -> None:
+        n = tick.number
+        last = self.last
+        if last and n != last + 1:
+            if n <= last:
+                self.duplicates += 1
+                return
+            self.gaps += 1
+        self.last = n
+        self.ticks += 1
+        inputs = tick.inputs
+        if inputs:
+            self.deliveries += len(inputs)
+            slot = self.client.slot
+            if slot:
+                now = time.perf_counter_ns()
+                for inp in inputs:
+                    if inp.slot == slot:
+                        if inp.seq != self.own_last_seq + 1:
+                            self.misordered += 1
+                        self.own_last_seq = inp.seq
+                        self.own_seen += 1
+                        sent_at = _STAMP.unpack_from(inp.payload)[0]
+                        self.latencies.append((now - sent_at) / 1e6)
+        # consistency: hash whole windows of ticks
+        w = (n - 1) // WINDOW
+        if w != self._window:
+            self._window = w if (n - 1) % WINDOW == 0 else -1
+            self._hash = hashlib.blake2b(digest_size=16) if self._window >= 0 else None
+        h = self._hash
+        if h is not None:
+            h.update(tick.raw)
+            if n % WINDOW == 0:
+                self.check.report(w, h.digest())
+
+
+@dataclass
+class Summary:
+    """What `tickcast bots` reports (and writes with --json)."""
+
+    options: dict[str, Any]
+    bots: int = 0
+    connected: int = 0
+    connect_errors: int = 0
+    duration: float = 0.0
+    inputs_sent: int = 0
+    inputs_confirmed: int = 0
+    inputs_lost: int = 0
+    misordered: int = 0
+    ticks: int = 0
+    deliveries: int = 0
+    inputs_per_second: float = 0.0
+    deliveries_per_second: float = 0.0
+    latency_ms_p50: float = 0.0
+    latency_ms_p99: float = 0.0
+    latency_ms_max: float = 0.0
+    reconnects: int = 0
+    kicks: int = 0
+    kick_reasons: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+    duplicates: int = 0
+    inconsistencies: int = 0
+    windows_compared: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.connect_errors
+            or self.inputs_lost
+            or self.misordered
+            or self.kicks
+            or self.gaps
+            or self.duplicates
+            or self.inconsistencies
+            or self.errors
+        )
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (0 for none)."""
+    if not sorted_values:
+        return 0.0
+    k = max(0, math.ceil(q / 100 * len(sorted_values)) - 1)
+    return sorted_values[k]
+
+
+def _token(opts: BotOptions, player_id: str, room: str) -> str:
+    if not opts.jwt_secret:
+        return opts.token
+    import jwt  # PyJWT: only needed against a server with auth on
+
+    claims = {"sub": player_id, "room": room, "exp": int(time.time()) + 3600}
+    return str(jwt.encode(claims, opts.jwt_secret, algorithm="HS256"))
+
+
+class BotRun:
+    """All bots of one `tickcast bots` run, on the running loop."""
+
+    def __init__(self, opts: BotOptions) -> None:
+        self.opts = opts
+        self.bots: list[Bot] = []
+        self.checks: list[RoomCheck] = []
+        self.connect_errors: list[str] = []
+        self.started = 0.0
+        self._shown_at = 0.0
+        self._shown: tuple[int, int, int] = (0, 0, 0)
+
+    async def connect_all(self) -> None:
+        opts = self.opts
+        limit = asyncio.Semaphore(64)  # do not open hundreds of handshakes at once
+
+        async def one(room: str, player_id: str, spectator: bool, check: RoomCheck) -> None:
+            client = Client(
+                opts.host,
+                opts.port,
+                player_id=player_id,
+                room=room,
+                token=_token(opts, player_id, room),
+                spectator=spectator,
+            )
+            async with limit:
+                try:
+                    await client.start()
+                except Exception as exc:
+                    self.connect_errors.append(f"{room}/{player_id}: {exc!r}")
+                    return
+            self.bots.append(Bot(client, check, spectator))
+
+        jobs = []
+        for r in range(opts.rooms):
+            room = f"{opts.room_prefix}-{r + 1}"
+            check = RoomCheck()
+            self.checks.append(check)
+            for p in range(opts.per_room):
+                jobs.append(one(room, f"bot-{r + 1}-{p + 1}", False, check))
+            for s in range(opts.spectators):
+                jobs.append(one(room, f"watcher-{r + 1}-{s + 1}", True, check))
+        await asyncio.gather(*jobs)
+
+    async def drive(self, stop_at: float) -> None:
+        """Send every player's inputs at the input rate until `stop_at` (loop time)."""
+        loop = asyncio.get_running_loop()
+        players = [b for b in self.bots if not b.spectator]
+        padding = b"\x00" * max(0, self.opts.payload_bytes - _STAMP.size)
+        rate = self.opts.input_rate
+        if rate <= 0 or not players:
+            await asyncio.sleep(max(0.0, stop_at - loop.time()))
+            return
+        # one timer for all bots; each step sends what is due, spread over the bots
+        step = min(0.05, 1.0 / rate)
+        credit = 0.0
+        last = loop.time()
+        while True:
+            now = loop.time()
+            if now >= stop_at:
+                return
+            credit += (now - last) * rate
+            last = now
+            due = int(credit)
+            if due:
+                credit -= due
+                for _ in range(due):
+                    for bot in players:
+                        if not bot.client.closed:
+                            bot.send(padding)
+            await asyncio.sleep(step)
+
+    async def settle(self) -> None:
+        """Wait (bounded) until every player's inputs have come back."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + SETTLE_SECONDS
+        while loop.time() < end:
+            if all(b.own_seen >= b.sent or b.client.closed for b in self.bots if not b.spectator):
+                return
+            await asyncio.sleep(0.05)
+
+    def totals(self) -> tuple[int, int, int]:
+        sent = sum(b.sent for b in self.bots)
+        deliveries = sum(b.deliveries for b in self.bots)
+        ticks = sum(b.ticks for b in self.bots)
+        return sent, deliveries, ticks
+
+    def live_table(self) -> Any:
+        """The live display: rates over the last refresh interval."""
+        from rich.table import Table
+
+        now = time.monotonic()
+        sent, deliveries, ticks = self.totals()
+        dt = max(1e-6, now - self._shown_at) if self._shown_at else 0.0
+        p_sent, p_del, p_ticks = self._shown
+        rates = [
+            (x - y) / dt if dt else 0.0
+            for x, y in ((sent, p_sent), (deliveries, p_del), (ticks, p_ticks))
+        ]
+        self._shown_at, self._shown = now, (sent, deliveries, ticks)
+        recent: list[float] = []
+        for b in self.bots:
+            recent.extend(b.latencies[-20:])
+        recent.sort()
+        t = Table(title=f"tickcast bots: {time.monotonic() - self.started:5.1f} s")
+        for col in (
+            "connected",
+            "inputs/s",
+            "deliveries/s",
+            "ticks/s",
+            "p50 ms",
+            "p99 ms",
+            "reconnects",
+            "kicks",
+            "gaps",
+            "dups",
+        ):
+            t.add_column(col, justify="right")
+        t.add_row(
+            f"{sum(b.client.connected for b in self.bots)}/{len(self.bots)}",
+            f"{rates[0]:.0f}",
+            f"{rates[1]:.0f}",
+            f"{rates[2]:.0f}",
+            f"{percentile(recent, 50):.1f}",
+            f"{percentile(recent, 99):.1f}",
+            str(sum(b.client.reconnects for b in self.bots)),
+            str(sum(len(b.client.kicks) for b in self.bots)),
+            str(sum(b.gaps for b in self.bots)),
+            str(sum(b.duplicates for b in self.bots)),
+        )
+        return t
+
+    def summary(self, elapsed: float) -> Summary:
+        opts = self.opts
+        bots = self.bots
+        s = Summary(options=asdict(opts))
+        s.options.pop("jwt_secret", None)
+        s.bots = len(bots) + len(self.connect_errors)
+        s.connected = len(bots)
+        s.connect_errors = len(self.connect_errors)
+        s.duration = round(elapsed, 3)
+        s.inputs_sent = sum(b.sent for b in bots)
+        s.inputs_confirmed = sum(b.own_seen for b in bots)
+        s.inputs_lost = sum(max(0, b.sent - b.own_seen) for b in bots)
+        s.misordered = sum(b.misordered for b in bots)
+        s.ticks = sum(b.ticks for b in bots)
+        s.deliveries = sum(b.deliveries for b in bots)
+        s.inputs_per_second = round(s.inputs_sent / elapsed, 1) if elapsed else 0.0
+        s.deliveries_per_second = round(s.deliveries / elapsed, 1) if elapsed else 0.0
+        lat = sorted(x for b in bots for x in b.latencies)
+        s.latency_ms_p50 = round(percentile(lat, 50), 2)
+        s.latency_ms_p99 = round(percentile(lat, 99), 2)
+        s.latency_ms_max = round(lat[-1], 2) if lat else 0.0
+        s.reconnects = sum(b.client.reconnects for b in bots)
+        for b in bots:
+            for k in b.client.kicks:
+                s.kicks += 1
+                s.kick_reasons[k.reason_name] = s.kick_reasons.get(k.reason_name, 0) + 1
+        s.gaps = sum(b.gaps for b in bots)
+        s.duplicates = sum(b.duplicates for b in bots)
+        s.inconsistencies = sum(c.inconsistencies for c in self.checks)
+        s.windows_compared = sum(c.compared for c in self.checks)
+        s.errors = list(self.connect_errors)
+        for b in bots:
+            if b.error is not None and not isinstance(b.error, (TickGap, Kicked)):
+                s.errors.append(f"{b.client.room}/{b.client.player_id}: {b.error!r}")
+            elif isinstance(b.error, Kicked) and b.error not in b.client.kicks:
+                s.kicks += 1
+        return s
+
+
+async def run_bots(opts: BotOptions) -> Summary:
+    """Connect the bots, run them for `opts.duration` seconds, check, and summarise."""
+    run = BotRun(opts)
+    loop = asyncio.get_running_loop()
+    run.started = time.monotonic()
+    await run.connect_all()
+    consumers = [asyncio.create_task(b.consume()) for b in run.bots]
+    t0 = loop.time()
+    live = None
+    if opts.live:
+        from rich.live import Live
+
+        live = Live(run.live_table(), auto_refresh=False, transient=True)
+        live.start()
+    try:
+        driver = asyncio.create_task(run.drive(t0 + opts.duration))
+        while not driver.done():
+            await asyncio.wait([driver], timeout=0.5)
+            if live is not None:
+                live.update(run.live_table(), refresh=True)
+        await driver
+        elapsed = loop.time() - t0
+        await run.settle()
+    finally:
+        if live is not None:
+            live.stop()
+    summary = run.summary(elapsed)
+    await asyncio.gather(*(b.client.close() for b in run.bots), return_exceptions=True)
+    for c in consumers:
+        c.cancel()
+    await asyncio.gather(*consumers, return_exceptions=True)
+    return summary
+
+
+def summary_table(s: Summary) -> Any:
+    from rich.table import Table
+
+    t = Table(title="tickcast bots: summary", show_header=True)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [
+        ("bots connected", f"{s.connected}/{s.bots}"),
+        ("duration s", f"{s.duration:.1f}"),
+        ("inputs sent", str(s.inputs_sent)),
+        ("inputs confirmed", str(s.inputs_confirmed)),
+        ("inputs lost", str(s.inputs_lost)),
+        ("inputs misordered", str(s.misordered)),
+        ("inputs/s", f"{s.inputs_per_second:.0f}"),
+        ("ticks received", str(s.ticks)),
+        ("deliveries/s", f"{s.deliveries_per_second:.0f}"),
+        ("latency p50 ms", f"{s.latency_ms_p50:.1f}"),
+        ("latency p99 ms", f"{s.latency_ms_p99:.1f}"),
+        ("latency max ms", f"{s.latency_ms_max:.1f}"),
+        ("reconnects", str(s.reconnects)),
+        ("kicks", str(s.kicks) + (f" {s.kick_reasons}" if s.kick_reasons else "")),
+        ("gaps", str(s.gaps)),
+        ("duplicates", str(s.duplicates)),
+        ("inconsistencies", f"{s.inconsistencies} ({s.windows_compared} windows compared)"),
+        ("result", "OK" if s.ok else "FAILED"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def setup(p: argparse.ArgumentParser) -> None:
+    d = BotOptions()
+    p.add_argument("--host", default=d.host, help="server address [%(default)s]")
+    p.add_argument("--port", type=int, default=d.port, help="server TCP port [%(default)s]")
+    p.add_argument("--rooms", type=int, default=d.rooms, help="rooms [%(default)s]")
+    p.add_argument(
+        "--per-room", type=int, default=d.per_room, help="players per room [%(default)s]"
+    )
+    p.add_argument(
+        "--input-rate",
+        type=float,
+        default=d.input_rate,
+        help="inputs per second per player [%(default)s]",
+    )
+    p.add_argument(
+        "--payload-bytes",
+        type=int,
+        default=d.payload_bytes,
+        help="bytes per input, at least 8 (a timestamp) [%(default)s]",
+    )
+    p.add_argument("--duration", type=float, default=d.duration, help="seconds [%(default)s]")
+    p.add_argument(
+        "--spectators", type=int, default=d.spectators, help="spectators per room [%(default)s]"
+    )
+    p.add_argument("--room-prefix", default=d.room_prefix, help="room names [%(default)s]")
+    p.add_argument("--token", default="", help="token sent by every bot")
+    p.add_argument(
+        "--jwt-secret", default="", help="sign an HS256 JWT per bot with this secret (needs PyJWT)"
+    )
+    p.add_argument("--json", metavar="FILE", help="write the summary as JSON to FILE")
+    p.add_argument("--no-live", action="store_true", help="no live display while running")
+
+
+@command("bots", setup)
+def cmd_bots(args: argparse.Namespace) -> int:
+    """Simulate players against a server and check every tick they receive.
+
+    Exits 1 on a gap, a duplicate, an inconsistency between room members, a
+    lost input or an unexpected kick."""
+    if args.payload_bytes < _STAMP.size:
+        print("tickcast bots: --payload-bytes must be at least 8", file=sys.stderr)
+        return 2
+    if args.rooms < 1 or args.per_room < 0 or args.spectators < 0 or args.duration <= 0:
+        print("tickcast bots: --rooms must be >= 1, --duration > 0", file=sys.stderr)
+        return 2
+    opts = BotOptions(
+        host=args.host,
+        port=args.port,
+        rooms=args.rooms,
+        per_room=args.per_room,
+        input_rate=args.input_rate,
+        payload_bytes=args.payload_bytes,
+        duration=args.duration,
+        spectators=args.spectators,
+        room_prefix=args.room_prefix,
+        token=args.token,
+        jwt_secret=args.jwt_secret,
+        live=not args.no_live and sys.stdout.isatty(),
+    )
+    return run_async(_main(opts, args.json))
+
+
+async def _main(opts: BotOptions, json_file: str | None) -> int:
+    """Run, print the summary table, write the JSON; the exit status."""
+    from rich.console import Console
+
+    summary = await run_bots(opts)
+    Console().print(summary_table(summary))
+    for err in summary.errors[:10]:
+        print(f"error: {err}", file=sys.stderr)
+    if json_file:
+        with open(json_file, "w") as f:
+            json.dump(asdict(summary) | {"ok": summary.ok}, f, indent=2)
+    return 0 if summary.ok else 1

@@ -1,0 +1,120 @@
+"""`tickcast bots` end to end: a real server, the real command, its exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from tickcast import wire
+from tickcast.testing import running_server
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+async def run_bots(port: int, *args: str, json_file: Path) -> tuple[int, str, dict]:  # type: ignore[type-arg]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tickcast",
+        "bots",
+        "--port",
+        str(port),
+        "--no-live",
+        "--json",
+        str(json_file),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    summary = json.loads(json_file.read_text()) if json_file.exists() else {}
+    return proc.returncode or 0, out.decode(), summary
+
+
+async def test_bots_against_a_server_exit_zero(tmp_path: Path) -> None:
+    # 50 ticks/s for 3 s: several whole 32-tick windows to compare, even on a slow machine
+    async with running_server(tick_rate=50) as server:
+        rc, out, s = await run_bots(
+            server.port,
+            "--rooms",
+            "2",
+            "--per-room",
+            "3",
+            "--spectators",
+            "1",
+            "--duration",
+            "3",
+            json_file=tmp_path / "s.json",
+        )
+    assert rc == 0, out
+    assert "summary" in out and "OK" in out
+    assert s["ok"] and s["connected"] == 8 and s["gaps"] == 0 and s["duplicates"] == 0
+    assert s["inputs_sent"] > 0 and s["inputs_confirmed"] == s["inputs_sent"]
+    assert s["ticks"] > 0 and s["windows_compared"] > 0 and s["inconsistencies"] == 0
+
+
+class DropOneTick:
+    """A loopback proxy that forwards whole frames and drops the `nth` tick frame
+    of the server's stream on the first connection (a server bug, simulated)."""
+
+    def __init__(self, target_port: int, nth: int = 20) -> None:
+        self.target_port = target_port
+        self.nth = nth
+        self.dropped = False
+        self._server: asyncio.base_events.Server | None = None
+
+    async def __aenter__(self) -> int:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _accept(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        sr, sw = await asyncio.open_connection("127.0.0.1", self.target_port)
+        drop = not self.dropped
+        self.dropped = True
+
+        async def upstream() -> None:
+            while data := await cr.read(65536):
+                sw.write(data)
+            sw.close()
+
+        async def downstream() -> None:
+            framer = wire.Framer(1 << 26)
+            ticks = 0
+            while data := await sr.read(65536):
+                for body in framer.feed(data):
+                    if drop and body[:1] == b"\x12":
+                        ticks += 1
+                        if ticks == self.nth:
+                            continue
+                    cw.write(wire.frame(body))
+            cw.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+
+
+async def test_bots_exit_non_zero_on_a_gap(tmp_path: Path) -> None:
+    async with running_server(tick_rate=30) as server:
+        async with DropOneTick(server.port) as port:
+            rc, out, s = await run_bots(
+                port,
+                "--rooms",
+                "1",
+                "--per-room",
+                "2",
+                "--duration",
+                "2",
+                json_file=tmp_path / "s.json",
+            )
+    assert rc == 1, out
+    assert s["gaps"] == 1 and not s["ok"]
+    assert "FAILED" in out
