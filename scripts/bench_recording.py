@@ -77,7 +77,10 @@ async def run(args: argparse.Namespace) -> None:
         cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         server.close()
         await server.wait_closed()
-        line = f"durability={args.durability}: cpu {100 * cpu / wall:.1f}% of a core"
+        line = (
+            f"durability={args.durability}: {server.relay.ticks_produced} ticks in {wall:.1f} s, "
+            f"cpu {100 * cpu / wall:.1f}% of a core"
+        )
         if rec is not None and len(rec.delays) > 2:
             q = statistics.quantiles(rec.delays, n=100)
             line += (

@@ -174,6 +174,7 @@ class Recorder:
         self._matches: dict[Room, int] = {}  # open matches of live rooms
         self._next_id = 1
         self._pending = 0  # cycles queued, not yet delivered
+        self._kicks: list[Kick] = []
         self._last_prune = 0.0
         self.failed: BaseException | None = None  # seen by the loop
         self._broken: BaseException | None = None  # seen by the writer thread
@@ -183,6 +184,10 @@ class Recorder:
         self.rooms_restored = 0
         # seconds from record() to delivery, per cycle: the latency write before send adds
         self.delays: deque[float] = deque(maxlen=100_000)
+        # where that delay goes: queue to writer pickup, the commit, commit to delivery
+        self.stages: dict[str, deque[float]] = {
+            k: deque(maxlen=100_000) for k in ("pickup", "commit", "wakeup")
+        }
 
     # ------------------------------------------------------------ lifecycle
 
@@ -220,12 +225,13 @@ class Recorder:
             f"{self.cycles_committed} cycles in {self.commits} commits, "
             f"max backlog {self.max_backlog}"
         )
-        if len(self.delays) >= 2:
-            q = statistics.quantiles(self.delays, n=100)
-            text += (
-                f"; record-to-deliver delay p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
-                f"max {max(self.delays) * 1e3:.2f} ms"
-            )
+        for name, values in [("record-to-deliver delay", self.delays), *self.stages.items()]:
+            if len(values) >= 2:
+                q = statistics.quantiles(values, n=100)
+                text += (
+                    f"; {name} p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
+                    f"max {max(values) * 1e3:.2f} ms"
+                )
         return text
 
     def describe(self) -> str:
@@ -233,6 +239,10 @@ class Recorder:
 
     def close(self) -> None:
         if self._thread is not None:
+            if self._kicks and self.failed is None:
+                self._pending += 1
+                self._queue.put(_Queued(Cycle(kicks=self._kicks), [], time.perf_counter()))
+                self._kicks = []
             self._queue.put(_STOP)
 
     async def wait_closed(self) -> None:
@@ -298,6 +308,8 @@ class Recorder:
     def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
         """Queue one cycle for the writer; its ticks are delivered after the commit."""
         cycle = Cycle()
+        if self._kicks:
+            cycle.kicks, self._kicks = self._kicks, []
         matches = self._matches
         for room, frame in produced:
             match_id = matches.get(room)
@@ -333,9 +345,7 @@ class Recorder:
             reason_name(session.close_reason),
             session.close_detail,
         )
-        if self.failed is None and self._thread is not None:
-            self._pending += 1
-            self._queue.put(_Queued(Cycle(kicks=[kick]), [], time.perf_counter()))
+        self._kicks.append(kick)  # written with the next cycle (or at close)
 
     def _begin(self, room: Room, cycle: Cycle) -> int:
         match_id = self._next_id
@@ -354,9 +364,12 @@ class Recorder:
         batch: list[list[tuple[Room, bytes]]],
         queued: list[float],
         error: BaseException | None,
+        committed_at: float = 0.0,
     ) -> None:
         self._pending -= len(batch)
         now = time.perf_counter()
+        if committed_at:
+            self.stages["wakeup"].append(now - committed_at)
         self.delays.extend(now - t for t, p in zip(queued, batch, strict=True) if p)
         if error is not None and self.failed is None:
             self.failed = error
@@ -384,6 +397,7 @@ class Recorder:
         stop = False
         while not stop:
             items = [q.get()]
+            picked_at = time.perf_counter()
             while len(items) < GROUP_COMMIT_MAX:
                 try:
                     items.append(q.get_nowait())
@@ -399,17 +413,22 @@ class Recorder:
                 cycle.extend(item.cycle)
                 batch.append(item.produced)
                 queued.append(item.queued_at)
+            if queued:
+                self.stages["pickup"].append(picked_at - queued[0])
             error: BaseException | None = None
             if batch and self._broken is None:
                 try:
                     self.log.write_cycle(cycle)
+                    self.stages["commit"].append(time.perf_counter() - picked_at)
                     self.commits += 1
-                    self.cycles_committed += len(batch)
+                    self.cycles_committed += sum(1 for p in batch if p)
                 except Exception as exc:  # disk full, I/O error, read-only file...
                     error = self._broken = exc
             if batch:
                 try:
-                    loop.call_soon_threadsafe(self._delivered, batch, queued, error)
+                    loop.call_soon_threadsafe(
+                        self._delivered, batch, queued, error, time.perf_counter()
+                    )
                 except RuntimeError:  # the loop is closed: nobody to deliver to
                     return
             if self._broken is None:
