@@ -361,3 +361,22 @@ async def test_late_join_of_a_ten_minute_match_after_a_restart(tmp_path: Path) -
         assert (wa.first_tick, wa.last_seq) == (17_991, 18_000)
         await a.close()
         await late.close()
+
+
+async def test_an_open_match_with_a_garbled_tick_is_ended_not_restored(tmp_path: Path) -> None:
+    async with running_server([sqlite_recorder(tmp_path)]) as server:
+        a, _ = await RawClient.join(server.port, "ada")
+        await a.ticks_until(5)
+    db = sqlite3.connect(tmp_path / "ticks.sqlite3")
+    with db:
+        db.execute("UPDATE ticks SET frame = ? WHERE number = 3", (b"\x05\xff\xff\xff\xff\xff",))
+    db.close()
+    rec = sqlite_recorder(tmp_path)
+    async with running_server([rec]) as server:
+        assert rec.rooms_restored == 0 and "r" not in server.relay.rooms
+    lg = SQLiteTickLog(tmp_path, create=False)
+    try:
+        [m] = lg.matches()
+        assert m.end_reason == "unreadable at restart" and m.tick_count >= 5
+    finally:
+        lg.close()

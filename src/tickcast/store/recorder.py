@@ -264,9 +264,21 @@ class Recorder:
         for match in self.log.matches():
             if not match.live:
                 continue
-            state = rebuild_room_state(
-                match, iter_ticks(self.reader, match.id), self.config.history_ticks
-            )
+            try:
+                state = rebuild_room_state(
+                    match, iter_ticks(self.reader, match.id), self.config.history_ticks
+                )
+            except Exception as exc:  # a frame that does not decode: not restorable
+                log.error(
+                    "match %d (room %s) cannot be restored: %s; it is ended, its ticks are "
+                    "kept (check them with `tickcast verify %d`)",
+                    match.id,
+                    match.room,
+                    exc,
+                    match.id,
+                )
+                ends.append(MatchEnd(match.id, time.time(), "unreadable at restart"))
+                continue
             if not state.members or match.room in relay.rooms:
                 ends.append(MatchEnd(match.id, time.time(), "no members at restart"))
                 continue
