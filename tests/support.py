@@ -124,12 +124,23 @@ class RawClient:
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)
 
 
+async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll `condition()` until it is true; fail after `timeout` seconds (a slow machine
+    is fine, a condition that never holds is not)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
 def test_config(**overrides: Any) -> Config:
     """A config for tests: a free port, fast ticks, quiet logs."""
     overrides.setdefault("port", 0)
     overrides.setdefault("tick_rate", 50)
     overrides.setdefault("server_id", "test")
     overrides.setdefault("shutdown_timeout", 1.0)
+    overrides.setdefault("http_port", 0)  # never the default 8080, if a test starts HTTP
     return Config(**overrides)
 
 
@@ -278,7 +289,7 @@ def assert_gap_free(numbers: list[int]) -> None:
 
 
 SRC_DIR = str(Path(__file__).resolve().parent.parent / "src")
-LISTEN_LINE = re.compile(r"^tickcast listening on tcp://(127\.0\.0\.1):(\d+)$")
+LISTEN_LINE = re.compile(r"^tickcast listening on tcp://(127\.0\.0\.1):(\d+)(?: \(auth: [^)]*\))?$")
 
 
 class ServerProcess:
@@ -297,7 +308,8 @@ class ServerProcess:
 
     @classmethod
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
-        full_env = {**os.environ, "PYTHONPATH": SRC_DIR, **(env or {})}
+        # the HTTP side on a free port, never the default 8080 (tests run side by side)
+        full_env = {**os.environ, "PYTHONPATH": SRC_DIR, "TICKCAST_HTTP_PORT": "0", **(env or {})}
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

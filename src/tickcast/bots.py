@@ -55,6 +55,7 @@ class BotOptions:
     token: str = ""
     jwt_secret: str = ""
     live: bool = True
+    websocket_path: str | None = None
 
 
 class RoomCheck:
@@ -249,6 +250,7 @@ class BotRun:
                 room=room,
                 token=_token(opts, player_id, room),
                 spectator=spectator,
+                websocket_path=opts.websocket_path,
             )
             async with limit:
                 try:
@@ -490,6 +492,12 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jwt-secret", default="", help="sign an HS256 JWT per bot with this secret (needs PyJWT)"
     )
+    p.add_argument(
+        "--websocket",
+        metavar="PATH",
+        help="connect over WebSocket to ws://HOST:PORT/PATH (PORT = the server's HTTP port, "
+        "PATH usually /ws) instead of TCP",
+    )
     p.add_argument("--json", metavar="FILE", help="write the summary as JSON to FILE")
     p.add_argument("--no-live", action="store_true", help="no live display while running")
 
@@ -519,6 +527,7 @@ def cmd_bots(args: argparse.Namespace) -> int:
         token=args.token,
         jwt_secret=args.jwt_secret,
         live=not args.no_live and sys.stdout.isatty(),
+        websocket_path=args.websocket,
     )
     return run_async(_main(opts, args.json))
 

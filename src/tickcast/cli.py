@@ -106,13 +106,24 @@ async def serve(config: Config) -> int:
         except StoreError as exc:
             print(f"tickcast: {exc}", file=sys.stderr)
             return 1
-    server = Server(config, services)
+    http = None
+    if config.http:
+        from tickcast.http import HttpService
+
+        http = HttpService()
+        services.append(http)
+    try:
+        server = Server(config, services)
+    except ConfigError as exc:  # e.g. open mode on a public address
+        print(f"tickcast serve: error: {exc}", file=sys.stderr)
+        return 2
     try:
         await server.start()
-    except OSError as exc:
-        print(f"tickcast: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+    except (OSError, ConfigError) as exc:
+        print(f"tickcast: cannot listen: {exc}", file=sys.stderr)
+        server.close()
+        await server.wait_closed()
         return 1
-    print(f"tickcast listening on {server.address}", flush=True)
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -124,8 +135,12 @@ async def serve(config: Config) -> int:
             os._exit(130)
         server.close()
 
+    # handlers first: a script that waits for the lines below may signal at once
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     loop.add_signal_handler(signal.SIGTERM, server.close)
+    print(f"tickcast listening on {server.address} ({server.relay.auth.describe()})", flush=True)
+    if http is not None:
+        print(f"tickcast http on {http.address}", flush=True)
     await server.serve_forever()
     return 0
 

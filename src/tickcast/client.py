@@ -30,7 +30,7 @@ import random
 import socket
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -375,6 +375,71 @@ class _Connection(asyncio.Protocol):
         return ConnectionResetError("connection closed by the server")
 
 
+class _WsConnection(_Connection):
+    """A Client connection over WebSocket (the server's `/ws`): one binary
+    message per protocol message, no length prefix.
+
+    The WebSocket itself is websockets' sans-I/O `ClientProtocol`; everything
+    above it is `_Connection`'s: frames written by the core are split and
+    sent one per message, and each message received is framed again and fed
+    to `_Connection.data_received`, so both transports share one code path.
+    """
+
+    def __init__(self, client: Client, uri: str) -> None:
+        super().__init__(client)
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        self.ws = ClientProtocol(parse_uri(uri), max_size=MAX_SERVER_FRAME)
+        self._before_open: list[bytes] | None = []  # messages written before the upgrade
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.ws.send_request(self.ws.connect())
+        self._flush()
+
+    def _flush(self) -> None:
+        t = self.transport
+        for data in self.ws.data_to_send():
+            if data and t is not None and not t.is_closing():
+                t.write(data)
+
+    def write(self, data: bytes) -> None:
+        """`data` is one or more whole length-prefixed frames from the core.
+        Once the WebSocket is closing, writes are dropped, as TCP's are."""
+        from websockets.protocol import State
+
+        if self.ws.state not in (State.CONNECTING, State.OPEN):
+            return
+        for body in wire.Framer(MAX_SERVER_FRAME).feed(data):
+            if self._before_open is not None:
+                self._before_open.append(body)
+            else:
+                self.ws.send_binary(body)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+        from websockets.http11 import Response
+
+        ws = self.ws
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if isinstance(event, Response):
+                if ws.handshake_exc is not None:
+                    self.error = ws.handshake_exc
+                    self.abort()
+                    return
+                pending, self._before_open = self._before_open or [], None
+                for body in pending:
+                    ws.send_binary(body)
+            elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
+                super().data_received(wire.frame(bytes(event.data)))
+                if self.kick is not None or self.error is not None:
+                    return
+        self._flush()
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
@@ -438,9 +503,13 @@ class Client:
         backoff_max: float = 2.0,
         max_attempts: int = 12,
         max_redirects: int = 3,
+        websocket_path: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.websocket_path = websocket_path
+        """Connect over WebSocket to ws://host:port<path> (the server's HTTP port, path
+        "/ws") instead of TCP; None = TCP."""
         self.core = ClientCore(
             player_id,
             room,
@@ -644,8 +713,15 @@ class Client:
     # ------------------------------------------------------------ connections
 
     async def _dial(self) -> _Connection:
+        path = self.websocket_path
+        if path is None:
+            factory: Callable[[], _Connection] = lambda: _Connection(self)  # noqa: E731
+        else:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            uri = f"ws://{host}:{self.port}{path}"
+            factory = lambda: _WsConnection(self, uri)  # noqa: E731
         _, conn = await asyncio.wait_for(
-            self._loop.create_connection(lambda: _Connection(self), self.host, self.port),
+            self._loop.create_connection(factory, self.host, self.port),
             self.connect_timeout,
         )
         return conn

@@ -110,8 +110,78 @@ class Config:
     )
 
     # ---- security (tickcast.auth, limits): fields go here ----
+    secret_file: str = field(
+        default="",
+        metadata=_opt(
+            "file of HS256 token secrets, one a line: any verifies, the first signs "
+            "(rotation); or set TICKCAST_SECRET to one secret. Never a flag value"
+        ),
+    )
+    insecure_no_auth: bool = field(
+        default=False,
+        metadata=_opt("allow open mode (any token accepted) on a non-loopback address"),
+    )
+    input_rate: float = field(
+        default=120.0,
+        metadata=_opt("inputs per second per player (token bucket; RATE_LIMITED); 0 = no limit"),
+    )
+    input_burst: int = field(
+        default=240, metadata=_opt("inputs a player may send at once above input_rate")
+    )
+    input_bytes_per_tick: int = field(
+        default=65536,
+        metadata=_opt(
+            "payload bytes one player's inputs may add to one tick (RATE_LIMITED); "
+            "the default lets one maximum-size input through and caps a burst of them"
+        ),
+    )
+    recv_bytes_per_second: int = field(
+        default=262144,
+        metadata=_opt("bytes per second one connection may send (RATE_LIMITED); 0 = no limit"),
+    )
+    max_connections: int = field(
+        default=10000, metadata=_opt("open connections in total; more are refused; 0 = no limit")
+    )
+    max_connections_per_host: int = field(
+        default=256,
+        metadata=_opt(
+            "open connections per source address (IPv6: per /64; loopback peers exempt); "
+            "0 = no limit"
+        ),
+    )
+    max_rooms: int = field(
+        default=1000, metadata=_opt("rooms in total; a Hello that would open one more: ROOM_FULL")
+    )
+    catchup_bytes_per_tick: int = field(
+        default=1 << 20,
+        metadata=_opt("resume/full_history bytes all connections together get per tick cycle"),
+    )
 
     # ---- HTTP side (tickcast.http): fields go here ----
+    http_host: str = field(
+        default="127.0.0.1",
+        metadata=_opt("address of the HTTP listener (WebSocket /ws, /metrics, health, admin API)"),
+    )
+    http_port: int = field(default=8080, metadata=_opt("HTTP port (0 picks a free one)"))
+    http: bool = field(
+        default=True, metadata=_opt("serve the HTTP listener (--no-http runs without it)")
+    )
+    ws_allowed_origins: str = field(
+        default="",
+        metadata=_opt(
+            "comma-separated Origins a browser WebSocket may come from (empty = any); "
+            "clients that send no Origin (not browsers) are always let in"
+        ),
+    )
+    admin_token_file: str = field(
+        default="",
+        metadata=_opt("file holding the admin API bearer token (without a token: loopback only)"),
+    )
+    admin_token: str = field(
+        default="",
+        metadata=_opt("admin API bearer token; prefer the env var or --admin-token-file, "
+                      "since a flag shows in the process list"),
+    )
 
     # ---- cluster (tickcast.cluster): fields go here ----
 
@@ -141,6 +211,15 @@ class Config:
         need(self.history_seconds >= 0, "history_seconds", "must be >= 0")
         need(self.max_players >= 1, "max_players", "must be >= 1")
         need(self.shutdown_timeout >= 0, "shutdown_timeout", "must be >= 0")
+        need(0 <= self.http_port <= 65535, "http_port", "must be 0..65535")
+        need(self.input_rate >= 0, "input_rate", "must be >= 0 (0 = no limit)")
+        need(self.input_burst >= 1, "input_burst", "must be >= 1")
+        need(self.input_bytes_per_tick >= 64, "input_bytes_per_tick", "must be >= 64")
+        need(self.recv_bytes_per_second >= 0, "recv_bytes_per_second", "must be >= 0")
+        need(self.max_connections >= 0, "max_connections", "must be >= 0 (0 = no limit)")
+        need(self.max_connections_per_host >= 0, "max_connections_per_host", "must be >= 0")
+        need(self.max_rooms >= 1, "max_rooms", "must be >= 1")
+        need(self.catchup_bytes_per_tick >= 1024, "catchup_bytes_per_tick", "must be >= 1024")
         need(self.durability in ("normal", "full"), "durability", "must be normal or full")
         need(self.retention_days >= 0, "retention_days", "must be >= 0 (0 = keep)")
         need(self.max_data_bytes >= 0, "max_data_bytes", "must be >= 0 (0 = no limit)")

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tickcast.security import CatchupBudget
 
 CATCHUP_CHUNK_BYTES = 64 * 1024
 """A catch-up pump stops writing once this many bytes wait in the sink."""
@@ -79,6 +82,7 @@ class Outbox:
         "_source",
         "_next",
         "closed",
+        "catchup_budget",
     )
 
     def __init__(self, sink: Sink, limit_bytes: int, limit_ticks: int) -> None:
@@ -94,6 +98,8 @@ class Outbox:
         self._source: TickSource | None = None
         self._next = 0  # catch-up: number of the next tick to send from _source
         self.closed = False
+        # shared by all connections of a relay: caps catch-up bytes per tick cycle
+        self.catchup_budget: CatchupBudget | None = None
 
     # ------------------------------------------------------------ live frames
 
@@ -148,11 +154,16 @@ class Outbox:
         last = source.last_sent()
         if n < source.first_kept() and n <= last:
             return False
+        budget = self.catchup_budget
         while n <= last and self._buffered() < CATCHUP_CHUNK_BYTES:
+            if budget is not None and budget.remaining <= 0:
+                break  # the cycle's catch-up budget is spent: go on at the next tick
             f = source.frame(n)
             n += 1
             if f is not None:
                 self._put(f)
+                if budget is not None:
+                    budget.remaining -= len(f)
         self._next = n
         if n > last:
             self._source = None  # caught up: later ticks arrive through offer()

@@ -10,15 +10,20 @@ and a fake clock.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
+from time import perf_counter
 from typing import Protocol
 
+from tickcast.auth import Authenticator
 from tickcast.config import Config
 from tickcast.errors import reason_name
 from tickcast.outbox import Outbox, Sink
 from tickcast.proto import pb
 from tickcast.room import JoinRefused, Room
+from tickcast.security import CatchupBudget, receive_guard
 from tickcast.session import HelloRequest, Session
+from tickcast.stats import Histogram
 
 log = logging.getLogger("tickcast.relay")
 
@@ -32,20 +37,37 @@ class CycleRecorder(Protocol):
         ...
 
     def kicked(self, session: Session) -> None:
-        """The server ended `session` (its `close_reason`) while it was in a room."""
+        """The server ended `session` (its `end_reason`) while it was in a room."""
         ...
 
 
 class Relay:
     """Every room and session of one server process."""
 
-    def __init__(self, config: Config, on_ticking: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        on_ticking: Callable[[], None] | None = None,
+        auth: Authenticator | None = None,
+    ) -> None:
         self.config = config
+        # raises ConfigError for open mode on a public address (the server must not start)
+        self.auth = Authenticator.for_config(config) if auth is None else auth
+        self.catchup = CatchupBudget(config.catchup_bytes_per_tick)
+        self.rooms_refused = 0
         self.rooms: dict[str, Room] = {}
         self.sessions: set[Session] = set()
         self.closing = False
         self._on_ticking = on_ticking
         self.ticks_produced = 0
+        # totals for /metrics of what has already gone (live rooms and sessions
+        # are summed at scrape time): added to once per closed room or session
+        self.inputs_of_closed_rooms = 0
+        self.bytes_received_closed: Counter[str] = Counter()  # by transport
+        self.bytes_sent_closed: Counter[str] = Counter()
+        self.frames_sent_closed: Counter[str] = Counter()
+        self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
+        self.fanout_seconds = Histogram()
         self.recorder: CycleRecorder | None = None
 
     # ------------------------------------------------------------ sessions
@@ -56,6 +78,7 @@ class Relay:
         """A new connection: its session, with an outbox writing to `sink`."""
         cfg = self.config
         outbox = Outbox(sink, cfg.queue_limit_bytes, cfg.queue_limit_ticks)
+        outbox.catchup_budget = self.catchup
         session = Session(
             self,
             outbox,
@@ -65,6 +88,7 @@ class Relay:
             peer=peer,
             transport=transport,
         )
+        session.recv_guard = receive_guard(cfg, now)
         self.sessions.add(session)
         if self.closing:
             session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
@@ -75,10 +99,16 @@ class Relay:
         if self.closing:
             session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
             return
+        self.auth.verify(hello.token, hello.player_id, hello.room)  # raises AuthFailed
         room = self.rooms.get(hello.room)
         created = room is None
         if room is None:
+            if len(self.rooms) >= self.config.max_rooms:
+                self.rooms_refused += 1
+                session.kick(pb.REASON_ROOM_FULL, "the server hosts its maximum of rooms")
+                return
             room = Room(hello.room, self.config)
+            room.created_at = now
         was_ticking = room.members > 0
         try:
             room.join(session, hello, now)
@@ -92,7 +122,16 @@ class Relay:
             self._on_ticking()
 
     def session_closed(self, session: Session) -> None:
+        if session not in self.sessions:
+            return
         self.sessions.discard(session)
+        t = session.transport
+        self.bytes_received_closed[t] += session.bytes_received
+        stats = session.outbox.statistics()
+        self.bytes_sent_closed[t] += stats.bytes_sent
+        self.frames_sent_closed[t] += stats.frames_sent
+        if session.end_reason >= 0:
+            self.kicks[session.end_reason] += 1
         if self.recorder is not None and session.closed_room is not None:
             self.recorder.kicked(session)
 
@@ -111,18 +150,27 @@ class Relay:
         one transaction before any client receives any of it (write before
         send); see `tickcast.store`.
         """
+        self.catchup.refill()
         produced: list[tuple[Room, bytes]] = []
         gone: list[Room] = []
-        for room in self.rooms.values():
-            if room.needs_tick:
-                frame = room.produce(now)
-                if frame is not None:
-                    produced.append((room, frame))
+        failed: list[str] = []
+        for name, room in self.rooms.items():
+            try:
+                if room.needs_tick:
+                    frame = room.produce(now)
+                    if frame is not None:
+                        produced.append((room, frame))
+            except Exception:
+                log.exception("room %s failed to produce a tick", name)
+                failed.append(name)
+                continue
             if room.empty:
                 gone.append(room)
         for room in gone:
             log.info("room %s closed (empty)", room.name)
-            del self.rooms[room.name]
+            self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
+        for name in failed:
+            self.close_room(name, detail="room closed after an internal error")
         self.ticks_produced += len(produced)
         if self.recorder is not None:
             if produced or gone:
@@ -132,25 +180,39 @@ class Relay:
 
     def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
         """Fan out one cycle's ticks (after the tick log has them, if there is one)."""
+        start = perf_counter()
         for room, frame in produced:
-            room.deliver(frame)
+            try:
+                room.deliver(frame)
+            except Exception:
+                # containment: a bug in one room closes that room, not the ticker
+                log.exception("room %s failed to deliver a tick", room.name)
+                self.close_room(room.name, detail="room closed after an internal error")
+        self.fanout_seconds.observe(perf_counter() - start)
 
     def sweep(self, now: float) -> None:
         """Enforce handshake and idle timeouts on every session."""
         idle = self.config.idle_timeout
+        self.catchup.refill()  # rooms that no longer tick still finish their catch-ups
         for s in list(self.sessions):
-            s.handle_timer(now, idle)
+            try:
+                s.handle_timer(now, idle)
+            except Exception:  # containment: one session's bug must not stop the sweep
+                s.internal_error()
 
     # ------------------------------------------------------------ admin
 
-    def close_room(self, name: str, reason: int = pb.REASON_ROOM_CLOSED) -> bool:
+    def close_room(
+        self, name: str, reason: int = pb.REASON_ROOM_CLOSED, detail: str = "room closed"
+    ) -> bool:
         room = self.rooms.pop(name, None)
         if room is None:
             return False
-        log.info("room %s closed (%s)", name, reason_name(reason))
+        log.info("room %s closed (%s: %s)", name, reason_name(reason), detail)
+        self.inputs_of_closed_rooms += room.inputs_sequenced
         if self.recorder is not None:
             self.recorder.record([], [room])
-        room.close(reason, "room closed")
+        room.close(reason, detail)
         return True
 
     def adopt(self, room: Room) -> None:
@@ -164,4 +226,6 @@ class Relay:
         self.closing = True
         for s in list(self.sessions):
             s.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
+        for room in self.rooms.values():
+            self.inputs_of_closed_rooms += room.inputs_sequenced
         self.rooms.clear()

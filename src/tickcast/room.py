@@ -30,6 +30,7 @@ from tickcast import wire
 from tickcast.config import Config
 from tickcast.outbox import Outbox, TickSource
 from tickcast.proto import pb
+from tickcast.security import InputGuard
 
 if TYPE_CHECKING:
     from tickcast.session import HelloRequest, Session
@@ -49,6 +50,7 @@ class Player:
         "left_tick",
         "session",
         "disconnected_at",
+        "guard",
     )
 
     def __init__(self, player_id: str, slot: int) -> None:
@@ -60,6 +62,7 @@ class Player:
         self.left_tick = 0
         self.session: Session | None = None
         self.disconnected_at = 0.0
+        self.guard: InputGuard | None = None  # rate and per-tick byte limits
 
 
 class Archive(Protocol):
@@ -119,7 +122,11 @@ class Room:
         self._inputs: list[bytes] = []
         self._joined: list[tuple[int, str]] = []
         self._left: list[int] = []
+        # history: tick n's frame at _ring[n % len]; an empty tick (no inputs,
+        # presence or desyncs: most ticks of a quiet room) is kept as b"" plus
+        # its 32-byte chain in _chains and rebuilt on demand (see frame())
         self._ring: list[bytes | None] = [None] * config.history_ticks
+        self._chains = bytearray()
         self.chain = b""
         self._hashes: dict[int, dict[int, bytes]] = {}
         # ticks already judged, while hashes for them are still accepted: a hash
@@ -131,6 +138,7 @@ class Room:
         # connection's grace starts from it (at most one tick interval early),
         # so detach() needs no time argument from transports.
         self.now = 0.0
+        self.created_at = 0.0  # set by the relay (loop time), for the admin API
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} tick={self.next - 1} members={self.members}>"
@@ -151,7 +159,25 @@ class Room:
         return max(1, self.next - len(self._ring))
 
     def frame(self, number: int) -> bytes | None:
-        return self._ring[number % len(self._ring)]
+        f = self._ring[number % len(self._ring)]
+        if f or f is None:
+            return f
+        # an empty tick: its frame is determined by its number and chain
+        content = wire.encode_tick_content(number, b"")
+        if not self.config.chain:
+            return wire.encode_tick_frame(content)
+        at = (number - 1) % len(self._ring) * 32
+        return wire.encode_tick_frame(content, bytes(self._chains[at : at + 32]))
+
+    def _keep_chain(self, number: int, chain: bytes) -> None:
+        """Keep tick `number`'s chain (32 bytes, in a ring like `_ring`): about a
+        third of an empty tick's frame object, so a quiet room's history is small."""
+        chains = self._chains
+        at = (number - 1) % len(self._ring) * 32
+        if at == len(chains):
+            chains += chain
+        else:
+            chains[at : at + 32] = chain
 
     def catchup_source(self) -> TickSource:
         """Where a resume or late join reads its catch-up from."""
@@ -185,6 +211,9 @@ class Room:
                 room.members += 1
                 room.disconnected += 1
         ring = room._ring
+        # _keep_chain fills _chains in tick order from tick 1; a room resuming at
+        # last_tick + 1 writes into the middle of it, so it must have its full size
+        room._chains = bytearray(32 * len(ring))
         for number, frame in history:
             if number > last_tick - len(ring):
                 ring[number % len(ring)] = frame
@@ -217,6 +246,7 @@ class Room:
     def _admit(self, p: Player | None, player_id: str) -> Player:
         if p is None:
             p = Player(player_id, self._next_slot)
+            p.guard = InputGuard(self.config, self.now)
             self._next_slot += 1
             self.players[player_id] = p
         if not p.member:
@@ -353,7 +383,10 @@ class Room:
     # ------------------------------------------------------------ from sessions
 
     def submit(self, player: Player, seq: int, payload: bytes) -> None:
-        """Sequence one input into the open tick (dropped if seq is not new)."""
+        """Sequence one input into the open tick (dropped if seq is not new).
+        Raises RateLimited (the session kicks) over the player's input limits."""
+        if player.guard is not None:
+            player.guard.admit(len(payload), self.now, self.next)
         if seq <= player.last_seq:
             return
         player.last_seq = seq
@@ -451,6 +484,7 @@ class Room:
         chain = b""
         if self.config.chain:
             chain = self.chain = wire.next_chain(self.chain, content)
+            self._keep_chain(number, chain)
         desyncs = b"".join(self._desyncs) if self._desyncs else b""
         if self._inputs:
             self._inputs = []
@@ -461,7 +495,8 @@ class Room:
         if desyncs:
             self._desyncs = []
         ring = self._ring
-        if self.config.skip_empty_ticks and not (inputs or joined or left or desyncs):
+        empty = not (inputs or joined or left or desyncs)
+        if empty and self.config.skip_empty_ticks:
             ring[number % len(ring)] = None
             if self._in_flight:
                 self._in_flight.append(-number)
@@ -469,7 +504,7 @@ class Room:
                 self.sent = number
             return None
         frame = wire.encode_tick_frame(content, chain, desyncs)
-        ring[number % len(ring)] = frame
+        ring[number % len(ring)] = b"" if empty else frame  # b"": rebuilt by frame()
         self._in_flight.append(number)
         return frame
 
@@ -516,6 +551,10 @@ class Room:
             else:
                 keep.append(entry)
         self._waiting = keep
+
+    def sessions(self) -> list[Session]:
+        """The live sessions of the room: players first, then spectators."""
+        return list(self._sessions.values())
 
     def close(self, reason: int, detail: str) -> None:
         """Kick every session of the room (ROOM_CLOSED, SERVER_SHUTDOWN)."""

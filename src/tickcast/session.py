@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
 from tickcast.errors import RemoteProtocolError, reason_name
 from tickcast.outbox import Outbox
 from tickcast.proto import pb
+from tickcast.security import ReceiveGuard, check_name
 
 if TYPE_CHECKING:
     from tickcast.room import Player, Room
@@ -50,7 +51,7 @@ class HelloRequest:
     """A validated Hello."""
 
     player_id: str
-    token: str
+    token: str = field(repr=False)  # a credential: never in a repr or a log line
     room: str
     resume_after: int
     full_history: bool
@@ -82,7 +83,9 @@ class Session:
         "spectator",
         "player_id",
         "acked_tick",
-        "close_reason",
+        "bytes_received",
+        "end_reason",
+        "recv_guard",
         "close_detail",
         "closed_room",
     )
@@ -111,8 +114,10 @@ class Session:
         self.spectator = False
         self.player_id = ""
         self.acked_tick = 0
-        # why and from which room the server ended it (a tick log records kicks)
-        self.close_reason = 0
+        self.bytes_received = 0  # for /metrics
+        self.end_reason = -1  # the Kick reason once ended by us (for /metrics)
+        self.recv_guard: ReceiveGuard | None = None  # bytes/s limit, set by the relay
+        # with end_reason: why, and from which room, we ended it (a tick log records kicks)
         self.close_detail = ""
         self.closed_room: Room | None = None
 
@@ -128,19 +133,25 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         self.last_receive = now
+        self.bytes_received += len(data)
         try:
+            if self.recv_guard is not None:
+                self.recv_guard.admit(len(data), now)
             for body in self.framer.feed(data):
                 self._handle(body, now)
                 if self.state is SessionState.CLOSED:
                     return
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
+        except Exception:
+            self.internal_error()
 
     def message_received(self, body: bytes, now: float) -> None:
         """One whole message from a message transport (WebSocket)."""
         if self.state is SessionState.CLOSED:
             return
         self.last_receive = now
+        self.bytes_received += len(body)
         if len(body) > self.framer.max_frame:
             self.kick(
                 pb.REASON_FRAME_TOO_LARGE,
@@ -148,11 +159,29 @@ class Session:
             )
             return
         try:
+            if self.recv_guard is not None:
+                self.recv_guard.admit(len(body), now)
             self._handle(body, now)
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
+        except Exception:
+            self.internal_error()
+
+    def internal_error(self) -> None:
+        """A bug met while handling this connection's input: it ends this
+        connection only, with a logged traceback (containment)."""
+        log.exception("internal error handling %r", self)
+        self.kick(pb.REASON_UNSPECIFIED, "internal server error")
 
     def _handle(self, body: bytes, now: float) -> None:
+        if self.state is SessionState.JOINED and not self.spectator:
+            # the per-input hot path: no protobuf objects (see wire.decode_input_fast)
+            fast = wire.decode_input_fast(body)
+            if fast is not None:
+                room = self.room
+                assert room is not None and self.player is not None
+                room.submit(self.player, fast[0], fast[1])
+                return
         msg = wire.decode_client_message(body)
         kind = msg.WhichOneof("body")
         if self.state is SessionState.JOINED:
@@ -240,6 +269,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         self.state = SessionState.CLOSED
+        self.end_reason = reason
         room = self.room
         if room is not None:
             room.detach(self)
@@ -253,15 +283,17 @@ class Session:
             reason_name(reason),
             detail,
         )
-        self.close_reason, self.close_detail = reason, detail
+        self.close_detail = detail
         if room is not None:  # else the room set it already (REPLACED)
             self.closed_room = room
         frame = wire.kick_frame(reason, detail)
-        if abort:
-            self.outbox.abort(frame)
-        else:
-            self.outbox.close(frame)
-        self.host.session_closed(self)
+        try:
+            if abort:
+                self.outbox.abort(frame)
+            else:
+                self.outbox.close(frame)
+        finally:  # even if the transport fails to close, the relay must forget us
+            self.host.session_closed(self)
 
     def connection_lost(self) -> None:
         """The transport is gone (EOF, reset, or our own close completed)."""
@@ -288,9 +320,11 @@ def validate_hello(hello: pb.Hello) -> HelloRequest:
     pid_len = len(pid.encode())
     if not 1 <= pid_len <= MAX_PLAYER_ID_BYTES:
         raise RemoteProtocolError(f"player_id must be 1..{MAX_PLAYER_ID_BYTES} bytes of UTF-8")
+    check_name("player_id", pid)
     room = hello.room or DEFAULT_ROOM
     if len(room.encode()) > MAX_ROOM_BYTES:
         raise RemoteProtocolError(f"room name must be at most {MAX_ROOM_BYTES} bytes of UTF-8")
+    check_name("room name", room)
     return HelloRequest(
         player_id=pid,
         token=hello.token,

@@ -69,7 +69,11 @@ def unread_bytes(sock: object) -> int:
 async def test_a_second_sigint_exits_at_once() -> None:
     # a long shutdown timeout, and a client that does not read: the first SIGINT
     # waits for its output to drain; the second must not wait
-    server = await ServerProcess.start("--shutdown-timeout", "60")
+    # (the input limits are lifted: 600 KB of inputs at once is RATE_LIMITED by default)
+    server = await ServerProcess.start(
+        "--shutdown-timeout", "60", "--recv-bytes-per-second", "0",
+        "--input-bytes-per-tick", str(1 << 20),
+    )
     try:
         stalled = await SocketClient.connect(server.port, rcvbuf=16 * 1024)
         await stalled.send(hello_frame("stalled"))

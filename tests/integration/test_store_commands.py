@@ -153,7 +153,7 @@ def wire_frame_body(frame: bytes) -> bytes:
 def serve(tmp_path: Path, data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """`tickcast serve` that is expected to refuse to start (exit at once)."""
     return subprocess.run(
-        [sys.executable, "-m", "tickcast", "serve", "--port", "0", "--record",
+        [sys.executable, "-m", "tickcast", "serve", "--port", "0", "--record", "--no-http",
          "--data-dir", str(data_dir), *extra],
         env=dict(os.environ, PYTHONPATH=SRC), capture_output=True, text=True, timeout=60,
         cwd=tmp_path,

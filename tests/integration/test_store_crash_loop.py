@@ -44,7 +44,7 @@ async def start_server(port: int, data_dir: Path) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tickcast", "serve", "--port", str(port),
         "--data-dir", str(data_dir), "--tick-rate", "50", "--log-level", "WARNING",
-        "--server-id", "crash", "--record", env=env,
+        "--server-id", "crash", "--record", "--no-http", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -284,7 +284,7 @@ async def test_sqlite_disk_full_keeps_relaying_and_the_log_stays_consistent(
     )
     async with running_server([rec]) as server:
         a, _ = await RawClient.join(server.port, "ada")
-        a.send(b"".join(input_frame(s, bytes(2000)) for s in range(1, 40)))  # grow the file
+        a.send(b"".join(input_frame(s, bytes(2000)) for s in range(1, 20)))  # grow the file
         await a.ticks_until(10)
         holder[0].fill = True
         await wait_for(lambda: rec.failed is not None)

@@ -90,3 +90,33 @@ def test_skipped_empty_ticks_count_as_sent_once_what_is_before_them_is() -> None
     assert tick_numbers(a) == [1] and room.last_sent() == 4
     h.tick()  # 5: empty, nothing in flight: sent at once
     assert room.last_sent() == 5
+
+
+def test_a_restored_room_goes_on_with_the_same_chain_and_rebuilds_empty_ticks() -> None:
+    from tickcast.config import Config
+    from tickcast.room import Player
+    from tickcast.store.log import tick_of_frame
+
+    config = Config(tick_rate=10, reconnect_grace=1e9, server_id="t", history_seconds=2)
+    original = Room("r", config)
+    ada = Player("ada", 1)
+    original.players["ada"] = ada
+    original._next_slot = 2
+    original._admit(ada, "ada")
+    history = []
+    for n in range(1, 51):
+        frame = original.tick(n / 10)
+        assert frame is not None
+        history.append((n, frame))
+    member = Player("ada", 1)
+    member.member, member.join_tick = True, 1
+    restored = Room.restored(
+        "r", config, last_tick=50, chain=original.chain, players=[member],
+        history=history, now=5.0,
+    )  # fmt: skip
+    for n in range(51, 56):
+        expected = original.tick(n / 10)
+        got = restored.tick(n / 10)
+        assert got == expected and tick_of_frame(got).chain
+        assert restored.frame(n) == expected  # an empty tick, rebuilt from its chain
+    assert restored.frame(45) == history[44][1]

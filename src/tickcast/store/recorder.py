@@ -348,13 +348,13 @@ class Recorder:
         """Record a kick (not a Leave) of a session of a recorded room."""
         room = session.closed_room
         match_id = self._matches.get(room) if room is not None else None
-        if match_id is None or session.close_reason == pb.REASON_UNSPECIFIED:
+        if match_id is None or session.end_reason <= pb.REASON_UNSPECIFIED:  # Leave, or not us
             return
         kick = Kick(
             match_id,
             time.time(),
             session.player_id,
-            reason_name(session.close_reason),
+            reason_name(session.end_reason),
             session.close_detail,
         )
         self._kicks.append(kick)  # written with the next cycle (or at close)

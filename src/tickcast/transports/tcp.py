@@ -10,8 +10,10 @@ and turns "the sink drained" into catch-up pumping.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from tickcast.outbox import CATCHUP_CHUNK_BYTES
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
     from tickcast.server import Server
 
 log = logging.getLogger("tickcast.tcp")
+
+ACCEPT_BATCH = 256
+"""Connections accepted per readiness callback of the listening socket."""
+
+_ACCEPT_RETRY_LATER = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 def format_peer(addr: object) -> str:
@@ -41,6 +48,7 @@ class TcpConnection(asyncio.Protocol):
         self.session: Session | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._admitted: str | None = None  # source address counted by server.admission
 
     # ------------------------------------------------------------ Sink
 
@@ -63,7 +71,11 @@ class TcpConnection(asyncio.Protocol):
         if t is None or t.is_closing() or self._abort_timer is not None:
             return
         if t.can_write_eof():
-            t.write_eof()
+            try:
+                t.write_eof()
+            except OSError:  # the peer is gone already (ENOTCONN): nothing left to flush
+                t.abort()
+                return
         else:
             t.close()
         self._abort_timer = self.loop.call_later(self.server.config.shutdown_timeout, t.abort)
@@ -78,6 +90,14 @@ class TcpConnection(asyncio.Protocol):
         # uvloop's TCPTransport is not an asyncio.Transport subclass, only alike
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
+        peername = transport.get_extra_info("peername")
+        host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        refusal = self.server.admission.admit(host)
+        if refusal is not None:  # over a connection limit: refused before any allocation
+            transport.write(refusal)
+            transport.close()
+            return
+        self._admitted = host
         self.write = transport.write  # type: ignore[method-assign]
         self.get_write_buffer_size = transport.get_write_buffer_size  # type: ignore[method-assign]
         sock = transport.get_extra_info("socket")
@@ -91,7 +111,7 @@ class TcpConnection(asyncio.Protocol):
                 pass
         # resume_writing() fires once the buffer drains below a quarter of this
         transport.set_write_buffer_limits(high=CATCHUP_CHUNK_BYTES)
-        peer = format_peer(transport.get_extra_info("peername"))
+        peer = format_peer(peername)
         log.info("accepted tcp:%s", peer)
         now = self.loop.time()
         self.server.connection_opened(self)
@@ -106,7 +126,8 @@ class TcpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         session = self.session
-        assert session is not None
+        if session is None:
+            return  # a refused connection: its bytes are ignored until it closes
         session.data_received(data, self.loop.time())
         if self._timer is not None and session.state is not SessionState.AWAITING_HELLO:
             self._timer.cancel()
@@ -130,4 +151,113 @@ class TcpConnection(asyncio.Protocol):
         self._timer = self._abort_timer = None
         if self.session is not None:
             self.session.connection_lost()
+        if self._admitted is not None:
+            self.server.admission.release(self._admitted)
+            self._admitted = None
         self.server.connection_closed(self)
+
+
+class TcpListener:
+    """Listening sockets that accept connections in batches.
+
+    Why not `loop.create_server`: libuv (and so uvloop) accepts ONE connection
+    per event-loop iteration since libuv 1.45. A loaded relay's iteration is
+    dominated by its tick callback (thousands of writes, tens of ms), so new
+    clients were accepted at about the tick rate (~30/s): at 5,000 idle clients
+    half the loadgen's clients timed out waiting for their Welcome. Here the
+    readiness callback accepts up to `ACCEPT_BATCH` connections at once and
+    hands each to the loop as an accepted socket (same transport, same
+    protocol callbacks as before). Works on plain asyncio too.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        protocol_factory: Callable[[], asyncio.Protocol],
+        sockets: list[socket.socket],
+    ) -> None:
+        self.loop = loop
+        self.protocol_factory = protocol_factory
+        self.sockets = sockets
+        self._pending: set[asyncio.Task[object]] = set()
+        self._serving = True
+        for sock in sockets:
+            loop.add_reader(sock.fileno(), self._accept, sock)
+
+    @classmethod
+    async def listen(
+        cls,
+        loop: asyncio.AbstractEventLoop,
+        protocol_factory: Callable[[], asyncio.Protocol],
+        host: str,
+        port: int,
+        backlog: int = 4096,
+    ) -> TcpListener:
+        """Bind and listen on every address of `host` (like `create_server`)."""
+        infos = await loop.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        sockets: list[socket.socket] = []
+        seen = set()
+        try:
+            for family, kind, proto, _, addr in infos:
+                if (family, addr) in seen:
+                    continue
+                seen.add((family, addr))
+                sock = socket.socket(family, kind, proto)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(addr)
+                sock.listen(backlog)
+                sock.setblocking(False)
+        except OSError:
+            for sock in sockets:
+                sock.close()
+            raise
+        return cls(loop, protocol_factory, sockets)
+
+    def _accept(self, sock: socket.socket) -> None:
+        loop = self.loop
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno in _ACCEPT_RETRY_LATER:
+                    # out of descriptors or memory: stop watching for a moment
+                    # (the connections wait in the backlog) instead of spinning
+                    log.error("accept failed: %s; retrying in 1 s", exc)
+                    loop.remove_reader(sock.fileno())
+                    loop.call_later(1.0, self._resume, sock)
+                    return
+                raise
+            conn.setblocking(False)
+            task = loop.create_task(loop.connect_accepted_socket(self.protocol_factory, conn))
+            self._pending.add(task)
+            task.add_done_callback(self._connected)
+
+    def _resume(self, sock: socket.socket) -> None:
+        if self._serving:
+            self.loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _connected(self, task: asyncio.Task[object]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("accepted connection failed: %s", task.exception())
+
+    def close(self) -> None:
+        """Stop accepting (idempotent); accepted connections stay open."""
+        if not self._serving:
+            return
+        self._serving = False
+        for sock in self.sockets:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+
+    async def wait_closed(self) -> None:
+        """Wait for connections accepted before `close()` to finish their setup."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

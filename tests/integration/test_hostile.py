@@ -1,0 +1,556 @@
+"""The hostile-input suite (issue 6): abuse over real sockets, each case printing its figures.
+
+Every case ends by showing the three things the issue asks for: accepted bad
+input = 0 (no Welcome for a bad Hello, no relayed byte of a refused input),
+the process alive (a fresh player still joins and gets ticks), and memory
+bounded (the relay's sessions, rooms and connection counts are back to what
+the honest clients hold; RSS growth is printed). Counts and times are
+bounded; run with `-s` to see the FIGURE lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from support import (
+    RawClient,
+    client_frame,
+    hello_frame,
+    input_frame,
+    running_server,
+    wait_for,
+)
+
+from tickcast import wire
+from tickcast.auth import mint
+from tickcast.proto import pb
+from tickcast.server import Server
+
+SECRET = b"hostile-suite-secret-0123456789abcdef"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def figure(case: str, **values: Any) -> None:
+    text = " ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
+    print(f"\nFIGURE {case}: {text}")
+
+
+async def assert_serving(server: Server, *, token: str = "") -> None:
+    """The process is alive and serving: a fresh player joins and receives ticks."""
+    c, w = await RawClient.join(server.port, "probe", "probe-room", token=token)
+    await c.ticks_until(w.first_tick + 2, timeout=10)
+    await c.close()
+
+
+async def settle(server: Server, sessions: int = 0) -> int:
+    """Wait until the relay holds only `sessions` sessions (all hostile ones gone);
+    returns how many it holds."""
+    await wait_for(lambda: len(server.relay.sessions) <= sessions)
+    await wait_for(lambda: server.admission.total <= sessions)
+    return len(server.relay.sessions)
+
+
+async def kick_of(port: int, data: bytes, timeout: float = 10.0) -> pb.Kick | None:
+    """Send `data` on a new connection; the Kick it earns (None: closed without one)."""
+    c = await RawClient.connect(port)
+    c.send(data)
+    try:
+        return await c.expect_kick(timeout)
+    except (EOFError, ConnectionError):
+        return None
+    finally:
+        await c.close()
+
+
+# ---------------------------------------------------------------- before Hello
+
+
+async def test_300_silent_and_slow_sockets_before_hello() -> None:
+    async with running_server(handshake_timeout=2.0, max_connections_per_host=0) as server:
+        rss0 = rss_mb()
+        socks: list[RawClient] = []
+        for _ in range(300):
+            socks.append(await RawClient.connect(server.port))
+        hello = hello_frame("slow", "r")
+        slow = socks[150:]
+
+        async def drip() -> None:  # one byte a second from half of them
+            for i in range(3):
+                for c in slow:
+                    with contextlib.suppress(Exception):
+                        c.send(hello[i : i + 1])
+                await asyncio.sleep(1.0)
+
+        dripper = asyncio.create_task(drip())
+        await wait_for(lambda: len(server.relay.sessions) >= 300)
+        started = time.monotonic()
+        real, w = await RawClient.join(server.port, "real", "r")
+        join_s = time.monotonic() - started
+        assert w.slot == 1
+        kicks = await asyncio.gather(*(c.expect_kick(10) for c in socks))
+        await dripper
+        reasons = {k.reason for k in kicks}
+        assert reasons == {pb.REASON_HANDSHAKE_TIMEOUT}
+        await real.close()
+        for c in socks:
+            await c.close()
+        await settle(server)
+        await assert_serving(server)
+        figure(
+            "slowloris 300 sockets",
+            real_player_join_s=join_s,
+            kicked_handshake_timeout=len(kicks),
+            accepted_bad=0,
+            rooms=len(server.relay.rooms),
+            rss_growth_mb=rss_mb() - rss0,
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "reason"),
+    [
+        ("length 0", b"\x00", pb.REASON_PROTOCOL_ERROR),
+        ("max+1", wire.encode_varint(65537), pb.REASON_FRAME_TOO_LARGE),
+        ("2^32-1", wire.encode_varint(2**32 - 1), pb.REASON_FRAME_TOO_LARGE),
+        ("10-byte varint", b"\xff" * 9 + b"\x01", pb.REASON_PROTOCOL_ERROR),
+    ],
+)
+async def test_hostile_length_prefixes(name: str, prefix: bytes, reason: int) -> None:
+    async with running_server() as server:
+        before = await kick_of(server.port, prefix + b"\x00" * 16)
+        c, _ = await RawClient.join(server.port, "joined")
+        c.send(prefix + b"\x00" * 16)
+        after = await c.expect_kick()
+        assert before is not None and before.reason == reason
+        assert after.reason == reason
+        left = await settle(server)
+        await assert_serving(server)
+        figure(
+            f"length prefix {name}", kick=pb.Reason.Name(reason), accepted_bad=0, sessions_left=left
+        )
+
+
+@pytest.mark.parametrize("ending", ["eof", "reset"])
+async def test_truncated_frames_then_eof_or_reset(ending: str) -> None:
+    async with running_server() as server:
+        rss0 = rss_mb()
+        full = hello_frame("trunc", "t")
+        for cut in range(1, len(full)):
+            c = await RawClient.connect(server.port)
+            c.send(full[:cut])
+            await c.writer.drain()
+            if ending == "reset":
+                sock = c.writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.writer.close()
+        joined = await RawClient.connect(server.port)  # a truncated frame after joining
+        joined.send(hello_frame("whole", "t") + input_frame(1, b"x" * 100)[:20])
+        assert (await joined.next_message()).HasField("welcome")
+        await joined.close()
+        left = await settle(server)
+        assert "t" not in server.relay.rooms or server.relay.rooms["t"].players.keys() == {"whole"}
+        await assert_serving(server)
+        figure(
+            f"truncated frames then {ending}",
+            cuts=len(full) - 1,
+            accepted_bad=0,
+            sessions_left=left,
+            rss_growth_mb=rss_mb() - rss0,
+        )
+
+
+async def test_random_garbage() -> None:
+    rng = random.Random(6)
+    async with running_server(handshake_timeout=1.5) as server:
+        rss0 = rss_mb()
+        blobs = [rng.randbytes(rng.randrange(1, 4096)) for _ in range(200)]
+        kicks = await asyncio.gather(*(kick_of(server.port, b) for b in blobs))
+        reasons: dict[str, int] = {}
+        for k in kicks:
+            name = pb.Reason.Name(k.reason) if k else "closed"
+            reasons[name] = reasons.get(name, 0) + 1
+        await settle(server)
+        assert not server.relay.rooms  # no garbage became a Hello
+        await assert_serving(server)
+        figure(
+            "random garbage x200",
+            accepted_bad=0,
+            rooms_created=0,
+            rss_growth_mb=rss_mb() - rss0,
+            **reasons,
+        )
+
+
+async def test_valid_frame_of_a_wrong_type_in_every_state() -> None:
+    wrong_first = {
+        "input": client_frame(input=pb.Input(seq=1, payload=b"x")),
+        "ping": client_frame(ping=pb.Ping(nonce=1)),
+        "ack": client_frame(ack=pb.Ack(tick=1)),
+        "leave": client_frame(leave=pb.Leave()),
+        "state_hash": client_frame(state_hash=pb.StateHash(tick=1, hash=b"h")),
+        "empty": wire.frame(b""),
+        "server message": wire.encode_server_message(pb.ServerMessage(welcome=pb.Welcome())),
+    }
+    async with running_server() as server:
+        refused = 0
+        for frame in wrong_first.values():
+            # a valid Hello right behind it must not be taken: the session is over
+            kick = await kick_of(server.port, frame + hello_frame("sneaky", "w"))
+            # a ServerMessage{welcome} decodes as a Hello of version 0: VERSION_MISMATCH
+            assert kick is not None
+            assert kick.reason in (pb.REASON_PROTOCOL_ERROR, pb.REASON_VERSION_MISMATCH)
+            refused += 1
+        p, _ = await RawClient.join(server.port, "p", "w")
+        p.send(hello_frame("p", "w"))  # Hello once joined
+        assert (await p.expect_kick()).reason == pb.REASON_PROTOCOL_ERROR
+        s, _ = await RawClient.join(server.port, "s", "w", spectator=True)
+        s.send(input_frame(1, b"from a spectator"))  # input from a spectator
+        assert (await s.expect_kick()).reason == pb.REASON_PROTOCOL_ERROR
+        w, ww = await RawClient.join(server.port, "watch", "w")
+        ticks = await w.ticks_until(ww.first_tick + 3)
+        assert not [i for t in ticks for i in t.inputs]
+        assert "sneaky" not in server.relay.rooms["w"].players
+        await w.close()
+        left = await settle(server)
+        await assert_serving(server)
+        figure(
+            "wrong message type",
+            before_hello=refused,
+            after_join=2,
+            accepted_bad=0,
+            sessions_left=left,
+        )
+
+
+# ---------------------------------------------------------------- identity
+
+
+async def test_bad_tokens_are_refused_and_never_echoed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.delenv("TICKCAST_SECRET", raising=False)
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET.decode() + "\n")
+    now = time.time()
+    claims = {"sub": "ada", "exp": int(now) + 60}
+    bad = {
+        "forged": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.Zm9yZ2Vk",
+        "garbage": "definitely not a token",
+        "expired": mint(SECRET, "ada", ttl=1, now=now - 60),
+        "wrong signature": mint(b"another-secret-of-enough-length-000", "ada"),
+        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "alg HS512": jwt.encode(claims, SECRET + SECRET, algorithm="HS512"),
+        "wrong sub": mint(SECRET, "eve"),
+        "wrong room": mint(SECRET, "ada", room="elsewhere"),
+        "missing": "",
+    }
+    async with running_server(secret_file=str(secret_file)) as server:
+        details = {}
+        for name, token in bad.items():
+            kick = await kick_of(server.port, hello_frame("ada", "r", token=token))
+            assert kick is not None and kick.reason == pb.REASON_AUTH_FAILED, name
+            assert not token or token not in kick.detail
+            details[name] = kick.detail
+        assert not server.relay.rooms  # nothing registered for a refused Hello
+        good, w = await RawClient.join(server.port, "ada", "r", token=mint(SECRET, "ada", room="r"))
+        assert w.slot == 1
+        await good.close()
+        await assert_serving(server, token=mint(SECRET, "probe"))
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for token in bad.values():
+        if token:
+            assert token not in logged
+            for part in token.split(".")[1:]:  # no claims or signature either
+                assert len(part) < 8 or part not in logged
+    figure("bad tokens", refused=len(bad), accepted_bad=0, echoed_in_kick=0, echoed_in_log=0)
+    for name, detail in details.items():
+        print(f"    {name}: {detail}")
+
+
+async def test_same_player_twice_replaces_the_older() -> None:
+    async with running_server() as server:
+        old, w1 = await RawClient.join(server.port, "ada")
+        new, w2 = await RawClient.join(server.port, "ada")
+        assert (await old.expect_kick()).reason == pb.REASON_REPLACED
+        assert w1.slot == w2.slot == 1
+        new.send_input(1, b"still me")
+        ticks = await new.ticks_until(w2.first_tick + 3)
+        assert [(i.slot, i.payload) for t in ticks for i in t.inputs] == [(1, b"still me")]
+        assert server.relay.rooms["r"].members == 1
+        await new.close()
+        figure("same player twice", older_kicked="REPLACED", members=1, accepted_bad=0)
+
+
+async def test_inputs_cannot_claim_another_slot() -> None:
+    # Input has no slot field at all: the slot comes from the connection
+    assert [f.name for f in pb.Input.DESCRIPTOR.fields] == ["seq", "payload"]
+    async with running_server() as server:
+        a, _ = await RawClient.join(server.port, "ada")
+        e, we = await RawClient.join(server.port, "eve")
+        # eve appends field 3 (varint 1, "slot 1") to her Input: unknown, so ignored
+        forged = pb.Input(seq=1, payload=b"as ada").SerializeToString() + b"\x18\x01"
+        e.send(wire.frame(b"\x12" + wire.encode_varint(len(forged)) + forged))
+        ticks = await a.ticks_until(we.first_tick + 3)
+        relayed = [(i.slot, i.payload) for t in ticks for i in t.inputs]
+        assert relayed == [(we.slot, b"as ada")] and we.slot == 2
+        await a.close()
+        await e.close()
+        figure("input claiming another slot", relayed_as_slot=we.slot, accepted_as_other=0)
+
+
+async def test_seq_going_backwards_is_dropped() -> None:
+    async with running_server() as server:
+        a, w = await RawClient.join(server.port, "ada")
+        for seq in (5, 3, 5, 1, 6, 4):
+            a.send_input(seq, f"s{seq}".encode())
+        ticks = await a.ticks_until(w.first_tick + 3)
+        seqs = [i.seq for t in ticks for i in t.inputs]
+        assert seqs == [5, 6]
+        await a.close()
+        figure("seq backwards", sent=6, sequenced=len(seqs), accepted_bad=0)
+
+
+# ---------------------------------------------------------------- floods
+
+
+def gaps_ms(arrivals: list[float]) -> list[float]:
+    return sorted((b - a) * 1000 for a, b in zip(arrivals, arrivals[1:], strict=False))
+
+
+def p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(len(values) * 0.99))] if values else 0.0
+
+
+async def tick_arrivals(c: RawClient, count: int) -> tuple[list[int], list[float]]:
+    numbers, times = [], []
+    for _ in range(count):
+        t = await c.next_tick(10)
+        numbers.append(t.number)
+        times.append(time.monotonic())
+    return numbers, times
+
+
+async def test_ten_times_the_input_rate(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    rate, burst = 100.0, 50
+    async with running_server(input_rate=rate, input_burst=burst, tick_rate=50) as server:
+        calm, _ = await RawClient.join(server.port, "calm", "other")
+        _, before = await tick_arrivals(calm, 50)
+        flooder, _ = await RawClient.join(server.port, "flood", "noisy")
+        watcher, ww = await RawClient.join(server.port, "watcher", "noisy")
+
+        async def flood() -> int:
+            sent = 0
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                for _ in range(20):  # 10 x 100/s for up to 2 s, in 100 ms bursts
+                    flooder.send(b"".join(input_frame(sent + i + 1, b"f") for i in range(100)))
+                    sent += 100
+                    await asyncio.sleep(0.1)
+                    if flooder.writer.is_closing() or server.relay.rooms["noisy"].members < 2:
+                        break
+            return sent
+
+        flood_task = asyncio.create_task(flood())
+        numbers, during = await tick_arrivals(calm, 50)
+        sent = await flood_task
+        with contextlib.suppress(ConnectionError, EOFError):  # the Kick is best effort
+            assert (await flooder.expect_kick()).reason == pb.REASON_RATE_LIMITED
+        assert any(
+            "player=flood" in r.getMessage() and "reason=RATE_LIMITED" in r.getMessage()
+            for r in caplog.records
+        )
+        ticks = await watcher.ticks_until(ww.first_tick + 5)
+        relayed = sum(1 for t in ticks for i in t.inputs if i.payload == b"f")
+        assert numbers == list(range(numbers[0], numbers[0] + 50))  # nothing skipped
+        assert relayed <= burst + rate * 2.5  # at most the burst plus the rate while it lasted
+        await calm.close()
+        await watcher.close()
+        figure(
+            "10x input rate",
+            sent=sent,
+            relayed=relayed,
+            kicked="RATE_LIMITED",
+            other_room_tick_gap_p99_ms_before=p99(gaps_ms(before)),
+            other_room_tick_gap_p99_ms_during=p99(gaps_ms(during)),
+        )
+
+
+async def test_join_leave_churn_of_1000_connections() -> None:
+    async with running_server(max_connections_per_host=0) as server:
+        anchor, wa = await RawClient.join(server.port, "anchor", "churn")
+        rss0 = rss_mb()
+        started = time.monotonic()
+
+        async def one(i: int) -> None:
+            c, _ = await RawClient.join(server.port, f"c{i % 100}", "churn")
+            if i % 2:
+                c.send(client_frame(leave=pb.Leave()))
+            await c.close()
+
+        for batch in range(10):
+            await asyncio.gather(*(one(batch * 100 + i) for i in range(100)))
+        took = time.monotonic() - started
+        left = await settle(server, sessions=1)
+        room = server.relay.rooms["churn"]
+        await anchor.ticks_until(wa.first_tick + 5, timeout=10)
+        assert len(room.players) <= 101
+        await anchor.close()
+        await assert_serving(server)
+        figure(
+            "churn 1000 connections",
+            seconds=took,
+            sessions_left=left,
+            players_kept=len(room.players),
+            rss_growth_mb=rss_mb() - rss0,
+            accepted_bad=0,
+        )
+
+
+async def test_leave_then_close_leaks_no_session(caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: a peer that sends Leave and closes at once, while ticks flow to it,
+    answers them with a reset; the lingering close's write_eof then raised ENOTCONN
+    out of the session, which stayed in the relay for ever."""
+    async with running_server(tick_rate=100) as server:
+        anchor, _ = await RawClient.join(server.port, "anchor", "bye")
+
+        async def leave_and_close(i: int) -> None:
+            c, w = await RawClient.join(server.port, f"p{i}", "bye")
+            await c.ticks_until(w.first_tick)
+            c.send(client_frame(leave=pb.Leave()))
+            await c.close()
+
+        for _ in range(3):
+            await asyncio.gather(*(leave_and_close(i) for i in range(100)))
+        left = await settle(server, sessions=1)
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert not errors, errors[0].getMessage()
+        await anchor.close()
+        figure("leave then close x300", sessions_left=left, internal_errors=len(errors))
+
+
+async def test_a_never_reading_client_is_evicted() -> None:
+    cfg = {"queue_limit_bytes": 16384, "send_buffer_bytes": 4096, "tick_rate": 50}
+    async with running_server(**cfg) as server:
+        talker, wt = await RawClient.join(server.port, "talker")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(hello_frame("sleeper"))
+        await wait_for(lambda: server.relay.rooms["r"].members == 2)
+        reader._transport.pause_reading()  # type: ignore[attr-defined]  # never read again
+        seq = 0
+        rss0 = rss_mb()
+        while "sleeper" in {s.player_id for s in server.relay.sessions}:
+            seq += 1
+            talker.send_input(seq, bytes(4000))
+            await talker.next_tick(10)
+            assert seq < 2000, "the sleeper was never evicted"
+        ticks = await talker.ticks_until(wt.first_tick + seq + 3)
+        assert ticks
+        writer.close()
+        await talker.close()
+        await settle(server)
+        figure(
+            "never-reading client",
+            ticks_until_evicted=seq,
+            evicted="SLOW_CONSUMER",
+            bytes_offered_kb=seq * 4,
+            rss_growth_mb=rss_mb() - rss0,
+        )
+
+
+async def read_ticks_until(c: RawClient, last: int, timeout: float) -> tuple[list[int], int]:
+    """Tick numbers up to `last` and their bytes, read in bulk (one wait for the whole
+    read, not one per frame: 200 clients reading history share the server's loop)."""
+    numbers: list[int] = []
+    size = 0
+
+    def take(bodies: list[bytes]) -> None:
+        nonlocal size
+        for body in bodies:
+            msg = wire.decode_server_frame_body(body)
+            assert msg.HasField("tick"), f"unexpected {msg}"
+            numbers.append(msg.tick.number)
+            size += len(body)
+
+    async def read() -> None:
+        take(c._pending)  # frames that came in the same read as the Welcome
+        c._pending.clear()
+        while not numbers or numbers[-1] < last:
+            data = await c.reader.read(1 << 16)
+            if not data:
+                raise EOFError("closed while catching up")
+            take(c.framer.feed(data))
+
+    await asyncio.wait_for(read(), timeout)
+    return numbers, size
+
+
+async def test_resume_storm_of_200_clients() -> None:
+    cfg = {
+        "history_seconds": 60.0,
+        "tick_rate": 50,
+        "max_connections_per_host": 0,
+        "catchup_bytes_per_tick": 256 * 1024,
+    }
+    async with running_server(**cfg) as server:
+        rss0 = rss_mb()
+        keeper, wk = await RawClient.join(server.port, "keeper", "storm")
+        # 20 players join and drop: they may resume later
+        droppers = [await RawClient.join(server.port, f"d{i}", "storm") for i in range(20)]
+        for c, _ in droppers:
+            await c.close()
+        for seq in range(1, 151):  # 150 ticks of 500-byte inputs: long history
+            keeper.send_input(seq, bytes(500))
+            await keeper.next_tick(10)
+        last = (await keeper.next_tick(10)).number
+        calm, wc = await RawClient.join(server.port, "calm", "live")
+        _, before = await tick_arrivals(calm, 25)
+
+        async def storm(i: int) -> int:
+            if i < 20:
+                c, w = await RawClient.join(server.port, f"d{i}", "storm", resume_after=1)
+            else:
+                c, w = await RawClient.join(
+                    server.port, f"s{i}", "storm", spectator=True, full_history=True
+                )
+            numbers, size = await read_ticks_until(c, last, timeout=60)
+            assert numbers == list(range(w.first_tick, numbers[-1] + 1))
+            await c.close()
+            return size
+
+        storm_task = asyncio.gather(*(storm(i) for i in range(200)))
+        numbers, during = await tick_arrivals(calm, 50)
+        sizes = await storm_task
+        assert numbers == list(range(numbers[0], numbers[0] + 50))  # the live room went on
+        await keeper.close()
+        await calm.close()
+        await settle(server)
+        await assert_serving(server)
+        figure(
+            "resume storm 200",
+            catchup_mb=sum(sizes) / 2**20,
+            clients_caught_up=len(sizes),
+            live_tick_gap_p99_ms_before=p99(gaps_ms(before)),
+            live_tick_gap_p99_ms_during=p99(gaps_ms(during)),
+            rss_growth_mb=rss_mb() - rss0,
+        )
