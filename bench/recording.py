@@ -5,7 +5,7 @@ sessions on fake sinks in the bench `rooms` shape (64 rooms x 8 players, 30 Hz,
 one input per player per tick) and reports the recorder's record-to-deliver
 delay (the latency write before send adds to every tick) and the process CPU.
 
-    PYTHONPATH=src python scripts/bench_recording.py --durability normal --seconds 20
+    PYTHONPATH=src python bench/recording.py --durability normal --seconds 20
 """
 
 from __future__ import annotations
@@ -17,29 +17,12 @@ import statistics
 import tempfile
 import time
 
-from tickcast import wire
+from micro import NullSink, frame_of  # bench/micro.py, beside this file
+
 from tickcast.config import Config
 from tickcast.proto import pb
 from tickcast.server import Server
 from tickcast.store import Recorder
-
-
-class NullSink:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
-def frame(**body: object) -> bytes:
-    return wire.frame(pb.ClientMessage(**body).SerializeToString())  # type: ignore[arg-type]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -58,7 +41,7 @@ async def run(args: argparse.Namespace) -> None:
             for p in range(args.per_room):
                 s = server.relay.open_session(NullSink(), loop.time())
                 hello = pb.Hello(protocol_version=1, player_id=f"p{p}", room=f"room-{r}")
-                s.data_received(frame(hello=hello), loop.time())
+                s.data_received(frame_of(hello=hello), loop.time())
                 sessions.append(s)
         payload = bytes(16)
         seq = 0
@@ -67,7 +50,7 @@ async def run(args: argparse.Namespace) -> None:
         end = loop.time() + args.seconds
         while loop.time() < end:
             seq += 1
-            data = frame(input=pb.Input(seq=seq, payload=payload))
+            data = frame_of(input=pb.Input(seq=seq, payload=payload))
             now = loop.time()
             for s in sessions:
                 s.data_received(data, now)
