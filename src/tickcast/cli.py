@@ -27,7 +27,9 @@ Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
 
 
-def command(name: str, setup: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+def command(
+    name: str, setup: Callable[[argparse.ArgumentParser], None]
+) -> Callable[[Command], Command]:
     """Register a subcommand: `setup` adds its arguments, the function runs it."""
 
     def deco(fn: Command) -> Command:
@@ -69,7 +71,10 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         if f.type == "bool":
             # --skip-empty-ticks / --no-skip-empty-ticks; None = not given (env or default)
             p.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
                 help=help_text,
             )
         else:

@@ -66,7 +66,8 @@ class Config:
         metadata=_opt("seconds of ticks each room keeps in memory for resume and full_history"),
     )
     max_players: int = field(
-        default=1024, metadata=_opt("players per room (ROOM_FULL beyond it); spectators not counted")
+        default=1024,
+        metadata=_opt("players per room (ROOM_FULL beyond it); spectators not counted"),
     )
     skip_empty_ticks: bool = field(
         default=False, metadata=_opt("do not send ticks without inputs or presence changes")
@@ -179,8 +180,10 @@ class Config:
     )
     admin_token: str = field(
         default="",
-        metadata=_opt("admin API bearer token; prefer the env var or --admin-token-file, "
-                      "since a flag shows in the process list"),
+        metadata=_opt(
+            "admin API bearer token; prefer the env var or --admin-token-file, "
+            "since a flag shows in the process list"
+        ),
     )
 
     # ---- cluster (tickcast.cluster): fields go here ----

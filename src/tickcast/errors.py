@@ -46,7 +46,7 @@ class ConnectionClosedError(TickcastError):
 def reason_name(reason: Reason) -> str:
     """`pb.REASON_SLOW_CONSUMER` -> "SLOW_CONSUMER" (for logs and messages)."""
     try:
-        return pb.Reason.Name(reason).removeprefix("REASON_")  # type: ignore[arg-type]
+        return pb.Reason.Name(reason).removeprefix("REASON_")
     except ValueError:
         return f"REASON_{reason}"
 

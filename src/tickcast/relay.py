@@ -121,10 +121,15 @@ class Relay:
         if not was_ticking and room.members > 0 and self._on_ticking is not None:
             self._on_ticking()
 
-    def session_closed(self, session: Session) -> None:
+    def session_closed(self, session: Session, room: Room | None = None) -> None:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
+        if room is not None and room.empty and not room.needs_tick:
+            # e.g. the last spectator of a room without players: no tick will drop it
+            if self.rooms.get(room.name) is room:
+                log.info("room %s closed (empty)", room.name)
+                self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
         t = session.transport
         self.bytes_received_closed[t] += session.bytes_received
         stats = session.outbox.statistics()

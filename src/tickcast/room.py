@@ -332,7 +332,8 @@ class Room:
             if self.first_kept() > 1:
                 raise JoinRefused(
                     pb.REASON_RESUME_UNAVAILABLE,
-                    f"the room's history is no longer complete (oldest kept is {self.first_kept()})",
+                    "the room's history is no longer complete "
+                    f"(oldest kept is {self.first_kept()})",
                 )
             first = 1
         else:

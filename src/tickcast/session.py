@@ -63,7 +63,9 @@ class SessionHost(Protocol):
 
     def session_hello(self, session: Session, hello: HelloRequest, now: float) -> None: ...
 
-    def session_closed(self, session: Session) -> None: ...
+    def session_closed(self, session: Session, room: Room | None = None) -> None:
+        """`session` ended; `room` is the room it was in (the relay drops it if now empty)."""
+        ...
 
 
 class Session:
@@ -126,6 +128,10 @@ class Session:
         room = self.room.name if self.room else "-"
         return f"<Session {self.transport}:{self.peer} player={who} room={room} {self.state.value}>"
 
+    @property
+    def closed(self) -> bool:
+        return self.state is SessionState.CLOSED
+
     # ------------------------------------------------------------ input
 
     def data_received(self, data: bytes, now: float) -> None:
@@ -139,7 +145,7 @@ class Session:
                 self.recv_guard.admit(len(data), now)
             for body in self.framer.feed(data):
                 self._handle(body, now)
-                if self.state is SessionState.CLOSED:
+                if self.closed:  # a frame ended the session: ignore the rest
                     return
         except RemoteProtocolError as exc:
             self.kick(exc.reason, exc.detail)
@@ -253,7 +259,7 @@ class Session:
         room = self.room
         if room is not None:
             room.leave(self)
-        self._end(pb.REASON_UNSPECIFIED, "left the room", abort=False, log_level=logging.INFO)
+        self._end(pb.REASON_UNSPECIFIED, "left the room", abort=False, left_room=room)
 
     # ------------------------------------------------------------ ending
 
@@ -265,7 +271,9 @@ class Session:
         """Cut the connection now (slow consumer): queued output is dropped."""
         self._end(reason, detail, abort=True)
 
-    def _end(self, reason: int, detail: str, *, abort: bool, log_level: int = logging.INFO) -> None:
+    def _end(
+        self, reason: int, detail: str, *, abort: bool, left_room: Room | None = None
+    ) -> None:
         if self.state is SessionState.CLOSED:
             return
         self.state = SessionState.CLOSED
@@ -273,8 +281,7 @@ class Session:
         room = self.room
         if room is not None:
             room.detach(self)
-        log.log(
-            log_level,
+        log.info(
             "kicked %s:%s player=%s room=%s reason=%s detail=%s",
             self.transport,
             self.peer,
@@ -293,7 +300,7 @@ class Session:
             else:
                 self.outbox.close(frame)
         finally:  # even if the transport fails to close, the relay must forget us
-            self.host.session_closed(self)
+            self.host.session_closed(self, room or left_room)
 
     def connection_lost(self) -> None:
         """The transport is gone (EOF, reset, or our own close completed)."""
@@ -302,7 +309,7 @@ class Session:
             room = self.room
             if room is not None:
                 room.detach(self)
-            self.host.session_closed(self)
+            self.host.session_closed(self, room)
         self.outbox.closed = True
         log.info(
             "closed %s:%s player=%s", self.transport, self.peer, self.player_id or "-"

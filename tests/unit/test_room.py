@@ -426,6 +426,7 @@ def test_room_full() -> None:
 
 def test_room_full_frees_up_after_a_leave() -> None:
     h = Harness(max_players=1)
+    h.join("watcher", spectator=True)  # keeps the room (and its slot numbering) alive
     a, _ = h.join("a")
     assert h.refused("b").reason == pb.REASON_ROOM_FULL
     a.send(leave=pb.Leave())
@@ -629,3 +630,14 @@ def test_inputs_of_a_cancelled_join_do_not_leak_into_a_later_tick(h: Harness) ->
     h.tick()
     (t,) = late.ticks()
     assert t.number == 1 and list(t.inputs) == [] and joined_ids(t) == ["late"]
+
+
+def test_a_spectator_only_room_is_dropped_when_its_last_spectator_goes() -> None:
+    """No room ticks (no players anywhere), so only the session's end can drop the room."""
+    h = Harness()
+    watcher, _ = h.join("eve", room="quiet", spectator=True)
+    leaver, _ = h.join("sam", room="quiet2", spectator=True)
+    assert {"quiet", "quiet2"} <= set(h.relay.rooms)
+    watcher.session.connection_lost()
+    leaver.send(leave=pb.Leave())
+    assert "quiet" not in h.relay.rooms and "quiet2" not in h.relay.rooms
