@@ -125,11 +125,15 @@ class Relay:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
+        if self.recorder is not None and session.closed_room is not None:
+            self.recorder.kicked(session)
         if room is not None and room.empty and not room.needs_tick:
             # e.g. the last spectator of a room without players: no tick will drop it
             if self.rooms.get(room.name) is room:
                 log.info("room %s closed (empty)", room.name)
                 self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
+                if self.recorder is not None:
+                    self.recorder.record([], [room])  # its match ends
         t = session.transport
         self.bytes_received_closed[t] += session.bytes_received
         stats = session.outbox.statistics()
@@ -137,8 +141,6 @@ class Relay:
         self.frames_sent_closed[t] += stats.frames_sent
         if session.end_reason >= 0:
             self.kicks[session.end_reason] += 1
-        if self.recorder is not None and session.closed_room is not None:
-            self.recorder.kicked(session)
 
     # ------------------------------------------------------------ time
 
