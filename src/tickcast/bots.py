@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import math
 import struct
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from tickcast.cli import command, run_async
@@ -36,9 +38,15 @@ from tickcast.errors import Kicked, TickGap
 
 WINDOW = 32
 """Ticks per consistency window."""
+DRIVE_STEP = 0.01
+"""Seconds between two rounds of sends (at most)."""
+CONNECT_SECONDS = 120.0
+"""How long workers wait for each other to connect their bots."""
 SETTLE_SECONDS = 5.0
 """After the run, how long bots wait for their last inputs to come back."""
 _STAMP = struct.Struct("<q")
+_unpack_stamp = _STAMP.unpack_from
+_now_ns = time.perf_counter_ns
 
 
 @dataclass
@@ -56,6 +64,10 @@ class BotOptions:
     jwt_secret: str = ""
     live: bool = True
     websocket_path: str | None = None
+    workers: int = 1
+    """Processes that share the rooms (see `run_workers`)."""
+    worker: int = 0
+    """This process's share: rooms worker, worker + workers, ..."""
 
 
 class RoomCheck:
@@ -96,10 +108,12 @@ class Bot:
         "error",
         "_window",
         "_hash",
+        "_slot",
     )
 
-    def __init__(self, client: Client, check: RoomCheck, spectator: bool) -> None:
-        self.client = client
+    def __init__(self, client: Client | None, check: RoomCheck, spectator: bool) -> None:
+        # None while BotRun builds the client, which needs `on_tick` of its bot
+        self.client: Client = client  # type: ignore[assignment]
         self.check = check
         self.spectator = spectator
         self.last = 0
@@ -115,22 +129,22 @@ class Bot:
         self.error: BaseException | None = None
         self._window = -1  # the window being hashed; -1 until one starts at its first tick
         self._hash: Any = None
+        self._slot = -1  # the client's slot, looked up at the first tick (after the Welcome)
 
     def send(self, padding: bytes) -> None:
-        self.client.send(_STAMP.pack(time.perf_counter_ns()) + padding)
+        self.client.send(_STAMP.pack(_now_ns()) + padding)
         self.sent += 1
 
-    async def consume(self) -> None:
-        try:
-            async for tick in self.client.ticks():
-                self.on_tick(tick)
-        except TickGap as exc:
-            self.gaps += 1
+    def take_error(self) -> None:
+        """Record why the client's stream ended, if it failed (a gap, a kick, ...)."""
+        exc = self.client.error
+        if exc is not None and self.error is None:
             self.error = exc
-        except Exception as exc:  # Kicked, gave up reconnecting, ...
-            self.error = exc
+            if isinstance(exc, TickGap):
+                self.gaps += 1
 
     def on_tick(self, tick: Tick) -> None:
+        """Check one tick; the client calls it as soon as the tick is read."""
         n = tick.number
         last = self.last
         if last and n != last + 1:
@@ -143,16 +157,18 @@ class Bot:
         inputs = tick.inputs
         if inputs:
             self.deliveries += len(inputs)
-            slot = self.client.slot
+            slot = self._slot
+            if slot < 0:
+                slot = self._slot = self.client.slot  # stable: resumes keep the slot
             if slot:
-                now = time.perf_counter_ns()
+                now = _now_ns()
                 for inp in inputs:
                     if inp.slot == slot:
                         if inp.seq != self.own_last_seq + 1:
                             self.misordered += 1
                         self.own_last_seq = inp.seq
                         self.own_seen += 1
-                        sent_at = _STAMP.unpack_from(inp.payload)[0]
+                        sent_at = _unpack_stamp(inp.payload)[0]
                         self.latencies.append((now - sent_at) / 1e6)
         # consistency: hash whole windows of ticks
         w = (n - 1) // WINDOW
@@ -194,6 +210,16 @@ class Summary:
     inconsistencies: int = 0
     windows_compared: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def derive(self, sorted_latencies: list[float]) -> None:
+        """Fill in the rates and the latency percentiles."""
+        elapsed = self.duration
+        self.inputs_per_second = round(self.inputs_sent / elapsed, 1) if elapsed else 0.0
+        self.deliveries_per_second = round(self.deliveries / elapsed, 1) if elapsed else 0.0
+        lat = sorted_latencies
+        self.latency_ms_p50 = round(percentile(lat, 50), 2)
+        self.latency_ms_p99 = round(percentile(lat, 99), 2)
+        self.latency_ms_max = round(lat[-1], 2) if lat else 0.0
 
     @property
     def ok(self) -> bool:
@@ -243,7 +269,10 @@ class BotRun:
         limit = asyncio.Semaphore(64)  # do not open hundreds of handshakes at once
 
         async def one(room: str, player_id: str, spectator: bool, check: RoomCheck) -> None:
-            client = Client(
+            # the bot checks each tick as its client reads it, from the first one:
+            # no task per bot, and nothing queues up while the others connect
+            bot = Bot(None, check, spectator)
+            client = bot.client = Client(
                 opts.host,
                 opts.port,
                 player_id=player_id,
@@ -251,6 +280,7 @@ class BotRun:
                 token=_token(opts, player_id, room),
                 spectator=spectator,
                 websocket_path=opts.websocket_path,
+                on_tick=bot.on_tick,
             )
             async with limit:
                 try:
@@ -258,10 +288,10 @@ class BotRun:
                 except Exception as exc:
                     self.connect_errors.append(f"{room}/{player_id}: {exc!r}")
                     return
-            self.bots.append(Bot(client, check, spectator))
+            self.bots.append(bot)
 
         jobs = []
-        for r in range(opts.rooms):
+        for r in range(opts.worker, opts.rooms, max(1, opts.workers)):
             room = f"{opts.room_prefix}-{r + 1}"
             check = RoomCheck()
             self.checks.append(check)
@@ -272,16 +302,23 @@ class BotRun:
         await asyncio.gather(*jobs)
 
     async def drive(self, stop_at: float) -> None:
-        """Send every player's inputs at the input rate until `stop_at` (loop time)."""
+        """Send every player's inputs at the input rate until `stop_at` (loop time).
+
+        One timer for all bots. The sends are spread evenly over time, round
+        robin over the players, rather than one burst of every player's input
+        per period: a burst of hundreds of writes keeps the loop from reading
+        ticks meanwhile, and makes the server read them all at once too.
+        """
         loop = asyncio.get_running_loop()
         players = [b for b in self.bots if not b.spectator]
         padding = b"\x00" * max(0, self.opts.payload_bytes - _STAMP.size)
-        rate = self.opts.input_rate
-        if rate <= 0 or not players:
+        rate = self.opts.input_rate * len(players)  # sends per second, all players
+        if rate <= 0:
             await asyncio.sleep(max(0.0, stop_at - loop.time()))
             return
-        # one timer for all bots; each step sends what is due, spread over the bots
-        step = min(0.05, 1.0 / rate)
+        # not 1 / rate: hundreds of players would make that a busy loop of timers
+        step = min(DRIVE_STEP, 1.0 / self.opts.input_rate)
+        turn = 0  # the next player to send, round robin
         credit = 0.0
         last = loop.time()
         while True:
@@ -291,12 +328,12 @@ class BotRun:
             credit += (now - last) * rate
             last = now
             due = int(credit)
-            if due:
-                credit -= due
-                for _ in range(due):
-                    for bot in players:
-                        if not bot.client.closed:
-                            bot.send(padding)
+            credit -= due
+            for _ in range(due):
+                bot = players[turn]
+                turn = turn + 1 if turn + 1 < len(players) else 0
+                if not bot.client.closed:
+                    bot.send(padding)
             await asyncio.sleep(step)
 
     async def settle(self) -> None:
@@ -374,12 +411,6 @@ class BotRun:
         s.misordered = sum(b.misordered for b in bots)
         s.ticks = sum(b.ticks for b in bots)
         s.deliveries = sum(b.deliveries for b in bots)
-        s.inputs_per_second = round(s.inputs_sent / elapsed, 1) if elapsed else 0.0
-        s.deliveries_per_second = round(s.deliveries / elapsed, 1) if elapsed else 0.0
-        lat = sorted(x for b in bots for x in b.latencies)
-        s.latency_ms_p50 = round(percentile(lat, 50), 2)
-        s.latency_ms_p99 = round(percentile(lat, 99), 2)
-        s.latency_ms_max = round(lat[-1], 2) if lat else 0.0
         s.reconnects = sum(b.client.reconnects for b in bots)
         for b in bots:
             for k in b.client.kicks:
@@ -395,16 +426,37 @@ class BotRun:
                 s.errors.append(f"{b.client.room}/{b.client.player_id}: {b.error!r}")
             elif isinstance(b.error, Kicked) and b.error not in b.client.kicks:
                 s.kicks += 1
+        s.derive(self.latencies())
         return s
+
+    def latencies(self) -> list[float]:
+        """Every latency measured, sorted."""
+        return sorted(x for b in self.bots for x in b.latencies)
 
 
 async def run_bots(opts: BotOptions) -> Summary:
     """Connect the bots, run them for `opts.duration` seconds, check, and summarise."""
+    if opts.workers > 1 and opts.rooms > 1:
+        return await run_workers(opts)
+    summary, _ = await run_share(opts)
+    return summary
+
+
+async def run_share(
+    opts: BotOptions, all_connected: Callable[[], None] | None = None
+) -> tuple[Summary, list[float]]:
+    """Run this process's rooms: (summary, sorted latencies). `all_connected`
+    blocks until every worker has connected (it runs in a thread meanwhile, so
+    this loop keeps reading ticks)."""
     run = BotRun(opts)
     loop = asyncio.get_running_loop()
     run.started = time.monotonic()
     await run.connect_all()
-    consumers = [asyncio.create_task(b.consume()) for b in run.bots]
+    if all_connected is not None:
+        await loop.run_in_executor(None, all_connected)
+    # Hundreds of clients are long-lived objects: without this, every full
+    # collection walks all of them again while ticks pour in.
+    gc.freeze()
     t0 = loop.time()
     live = None
     if opts.live:
@@ -424,12 +476,106 @@ async def run_bots(opts: BotOptions) -> Summary:
     finally:
         if live is not None:
             live.stop()
+    for b in run.bots:
+        b.take_error()
     summary = run.summary(elapsed)
+    latencies = run.latencies() if all_connected is not None else []
     await asyncio.gather(*(b.client.close() for b in run.bots), return_exceptions=True)
-    for c in consumers:
-        c.cancel()
-    await asyncio.gather(*consumers, return_exceptions=True)
-    return summary
+    gc.unfreeze()
+    return summary, latencies
+
+
+def _worker_main(opts: BotOptions, barrier: Any, results: Any) -> None:
+    """A worker process: run its share of the rooms, send back (summary, latencies)."""
+    try:
+        results.send(run_async(run_share(opts, barrier.wait)))
+    except BaseException as exc:  # reported by the parent as an error of this worker
+        results.send(exc)
+        raise
+    finally:
+        results.close()
+
+
+async def run_workers(opts: BotOptions) -> Summary:
+    """Run the rooms in `opts.workers` processes and merge what they report.
+
+    One Python process checks every tick of every bot on one core, and under
+    CPU contention it gets one thread's share of the machine: with many
+    hundreds of bots that can be too little, and then the latency it measures
+    is its own backlog. Rooms are independent (the consistency check is per
+    room), so each worker takes whole rooms; they start sending together once
+    all have connected. Workers cost CPU of their own (an interpreter each,
+    and fewer ticks per loop wake-up), which the server under test then lacks
+    on a small machine: one process is the default.
+    """
+    import multiprocessing
+
+    workers = min(opts.workers, opts.rooms)
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with a loop
+    barrier = ctx.Barrier(workers, timeout=CONNECT_SECONDS)
+    procs, pipes = [], []
+    for w in range(workers):
+        receive, send = ctx.Pipe(duplex=False)
+        share = replace(opts, worker=w, workers=workers, live=False)
+        proc = ctx.Process(target=_worker_main, args=(share, barrier, send), daemon=True)
+        proc.start()
+        send.close()
+        procs.append(proc)
+        pipes.append(receive)
+    loop = asyncio.get_running_loop()
+
+    def collect(w: int) -> Any:
+        try:
+            return pipes[w].recv()
+        except EOFError:
+            barrier.abort()  # the others must not wait for this one to connect
+            return RuntimeError(f"bots worker {w} exited with code {procs[w].exitcode}")
+
+    parts = await asyncio.gather(*(loop.run_in_executor(None, collect, w) for w in range(workers)))
+    for proc in procs:
+        proc.join(5)
+    return merge_summaries(opts, parts)
+
+
+_SUMMED = (
+    "bots",
+    "connected",
+    "connect_errors",
+    "inputs_sent",
+    "inputs_confirmed",
+    "inputs_lost",
+    "misordered",
+    "ticks",
+    "deliveries",
+    "reconnects",
+    "kicks",
+    "gaps",
+    "duplicates",
+    "inconsistencies",
+    "windows_compared",
+)
+
+
+def merge_summaries(opts: BotOptions, parts: list[Any]) -> Summary:
+    """One summary of the workers' (summary, sorted latencies), or their exceptions."""
+    s = Summary(options=asdict(opts))
+    s.options.pop("jwt_secret", None)
+    latencies: list[float] = []
+    for part in parts:
+        if isinstance(part, BaseException):
+            s.errors.append(f"worker: {part!r}")
+            continue
+        summary, lat = part
+        for name in _SUMMED:
+            setattr(s, name, getattr(s, name) + getattr(summary, name))
+        for reason, count in summary.kick_reasons.items():
+            s.kick_reasons[reason] = s.kick_reasons.get(reason, 0) + count
+        s.errors.extend(summary.errors)
+        s.duration = max(s.duration, summary.duration)
+        latencies.extend(lat)
+    latencies.sort()
+    s.derive(latencies)
+    return s
 
 
 def summary_table(s: Summary) -> Any:
@@ -500,6 +646,12 @@ def setup(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", metavar="FILE", help="write the summary as JSON to FILE")
     p.add_argument("--no-live", action="store_true", help="no live display while running")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="processes that share the rooms (more than one: no live display) [%(default)s]",
+    )
 
 
 @command("bots", setup)
@@ -511,8 +663,15 @@ def cmd_bots(args: argparse.Namespace) -> int:
     if args.payload_bytes < _STAMP.size:
         print("tickcast bots: --payload-bytes must be at least 8", file=sys.stderr)
         return 2
-    if args.rooms < 1 or args.per_room < 0 or args.spectators < 0 or args.duration <= 0:
-        print("tickcast bots: --rooms must be >= 1, --duration > 0", file=sys.stderr)
+    if (
+        args.rooms < 1
+        or args.per_room < 0
+        or args.spectators < 0
+        or args.duration <= 0
+        or args.workers < 1
+    ):
+        msg = "--rooms must be >= 1, --duration > 0, --workers >= 1"
+        print(f"tickcast bots: {msg}", file=sys.stderr)
         return 2
     opts = BotOptions(
         host=args.host,
@@ -528,6 +687,7 @@ def cmd_bots(args: argparse.Namespace) -> int:
         jwt_secret=args.jwt_secret,
         live=not args.no_live and sys.stdout.isatty(),
         websocket_path=args.websocket,
+        workers=args.workers,
     )
     return run_async(_main(opts, args.json))
 

@@ -146,6 +146,11 @@ async def serve(config: Config) -> int:
     print(f"tickcast listening on {server.address} ({server.relay.auth.describe()})", flush=True)
     if http is not None:
         print(f"tickcast http on {http.address}", flush=True)
+        # browser branch: tell a newcomer what to open
+        print(
+            f"open {http.address}/ for the dashboard, {http.address}/demo to play the demo",
+            flush=True,
+        )
     await server.serve_forever()
     return 0
 

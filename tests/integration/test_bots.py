@@ -118,3 +118,36 @@ async def test_bots_exit_non_zero_on_a_gap(tmp_path: Path) -> None:
     assert rc == 1, out
     assert s["gaps"] == 1 and not s["ok"]
     assert "FAILED" in out
+
+
+async def test_bots_check_every_tick_as_it_is_read_from_the_first_one() -> None:
+    """No tick waits in a queue for a consumer: a run starts without a backlog."""
+    from tickcast.bots import BotOptions, BotRun
+
+    async with running_server(tick_rate=50) as server:
+        run = BotRun(BotOptions(port=server.port, rooms=2, per_room=2, spectators=1, live=False))
+        await run.connect_all()
+        try:
+            assert len(run.bots) == 6
+
+            async def all_checked_some_ticks() -> None:
+                while not all(b.ticks >= 3 for b in run.bots):
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(all_checked_some_ticks(), 20)  # no consumer task runs
+            for b in run.bots:
+                assert b.client.ticks_nowait() == []  # nothing queued behind the checks
+                assert b.last == b.client.last_tick and b.gaps == b.duplicates == 0
+        finally:
+            await asyncio.gather(*(b.client.close() for b in run.bots))
+
+
+async def test_bots_in_two_worker_processes_merge_into_one_summary(tmp_path: Path) -> None:
+    async with running_server(tick_rate=50) as server:
+        args = "--rooms 3 --per-room 2 --duration 3 --workers 2".split()
+        rc, out, s = await run_bots(server.port, *args, json_file=tmp_path / "s.json")
+    assert rc == 0, out
+    assert s["ok"] and s["connected"] == 6 and s["bots"] == 6 and s["options"]["workers"] == 2
+    assert s["inputs_sent"] > 0 and s["inputs_confirmed"] == s["inputs_sent"]
+    assert s["windows_compared"] > 0 and s["inconsistencies"] == 0
+    assert 0 < s["latency_ms_p50"] <= s["latency_ms_p99"] <= s["latency_ms_max"]

@@ -202,3 +202,45 @@ async def test_connected_clients_helper_joins_players_in_slot_order() -> None:
             got = await take_until(clients[0], lambda t: bool(t.inputs))
             assert got[-1].inputs[0].player_id == "player3"
         assert all(c.closed for c in clients)
+
+
+async def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll `condition` until it holds (a loaded machine may need a while)."""
+
+    async def run() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(run(), timeout)
+
+
+async def test_on_tick_pushes_every_tick_once_in_order_across_a_cut() -> None:
+    pushed: list[Tick] = []
+    async with running_server() as server:
+        async with tickcast.connect(
+            "127.0.0.1", server.port, player_id="ada", backoff_initial=0.01, on_tick=pushed.append
+        ) as ada:
+            await wait_for(lambda: len(pushed) >= 3)
+            assert ada._conn is not None
+            ada._conn.abort()
+            ada.send(b"during")
+            await wait_for(lambda: any(i.payload == b"during" for t in pushed for i in t.inputs))
+            numbers = [t.number for t in pushed]
+            assert numbers == list(range(ada.first_tick, numbers[-1] + 1))
+            assert ada.last_tick == numbers[-1]
+            assert ada.ticks_nowait() == []  # pushed ticks are not queued as well
+            assert 1 in ada.members  # presence is applied as ticks are pushed
+        # ticks() only waits for the end of the stream
+        assert [t async for t in ada.ticks()] == []
+
+
+async def test_an_exception_in_on_tick_ends_the_stream_with_it() -> None:
+    def explode(tick: Tick) -> None:
+        raise ValueError(f"bad tick {tick.number}")
+
+    async with running_server() as server:
+        ada = await tickcast.connect("127.0.0.1", server.port, player_id="ada", on_tick=explode)
+        with pytest.raises(ValueError, match="bad tick"):
+            await asyncio.wait_for(take_until(ada, lambda t: False), 10)
+        assert ada.closed and ada.reconnects == 0
+        await ada.close()

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from tickcast.bots import WINDOW, Bot, RoomCheck, percentile
+from tickcast.bots import (
+    DRIVE_STEP,
+    WINDOW,
+    Bot,
+    BotOptions,
+    BotRun,
+    RoomCheck,
+    Summary,
+    merge_summaries,
+    percentile,
+)
 from tickcast.client import Input, Tick
 from tickcast.proto import pb
 
@@ -64,3 +75,63 @@ def test_a_member_that_joined_mid_window_skips_that_window() -> None:
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (50, 99, 0)
+
+
+async def test_drive_sends_round_robin_so_players_stay_within_one_input() -> None:
+    sent: dict[str, int] = {}
+
+    def player(name: str) -> Bot:
+        def send(payload: bytes) -> int:
+            assert len(payload) == 16  # the stamp and the padding
+            sent[name] = sent.get(name, 0) + 1
+            return sent[name]
+
+        client: Any = SimpleNamespace(slot=1, closed=False, send=send)
+        return Bot(client, RoomCheck(), spectator=False)
+
+    run = BotRun(BotOptions(input_rate=40, payload_bytes=16))
+    run.bots = [player(f"p{i}") for i in range(7)]
+    loop = asyncio.get_running_loop()
+    await run.drive(loop.time() + 0.3)
+    counts = [b.sent for b in run.bots]
+    assert sum(counts) > 0 and counts == [sent.get(f"p{i}", 0) for i in range(7)]
+    assert max(counts) - min(counts) <= 1  # spread over the players, whenever it stopped
+
+
+def test_worker_summaries_merge_by_sums_and_pooled_latencies() -> None:
+    a = Summary(options={}, bots=4, connected=4, inputs_sent=10, inputs_confirmed=10, ticks=50)
+    a.duration, a.kick_reasons = 2.0, {"RATE_LIMITED": 1}
+    b = Summary(options={}, bots=2, connected=1, connect_errors=1, inputs_sent=6, gaps=1)
+    b.duration, b.kick_reasons, b.errors = 2.5, {"RATE_LIMITED": 2}, ["r/p: refused"]
+    s = merge_summaries(
+        BotOptions(workers=3, jwt_secret="x"),
+        [(a, [1.0, 2.0, 3.0]), (b, [0.5, 10.0]), RuntimeError("worker 2 exited")],
+    )
+    assert (s.bots, s.connected, s.connect_errors, s.inputs_sent, s.ticks, s.gaps) == (
+        6, 5, 1, 16, 50, 1
+    )
+    assert s.duration == 2.5 and s.inputs_per_second == round(16 / 2.5, 1)
+    assert (s.latency_ms_p50, s.latency_ms_max) == (2.0, 10.0)
+    assert s.kick_reasons == {"RATE_LIMITED": 3} and "jwt_secret" not in s.options
+    assert s.errors[0] == "r/p: refused" and "worker 2 exited" in s.errors[1]
+    assert not s.ok
+
+
+
+async def test_drive_wakes_up_per_step_not_per_send(monkeypatch: Any) -> None:
+    """Hundreds of players at 10 inputs/s must not turn the driver into a timer busy loop."""
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def counting_sleep(delay: float) -> None:
+        sleeps.append(delay)
+        await real_sleep(delay)
+
+    client: Any = SimpleNamespace(slot=1, closed=False, send=lambda payload: 1)
+    run = BotRun(BotOptions(input_rate=10))
+    run.bots = [Bot(client, RoomCheck(), spectator=False) for _ in range(500)]
+    monkeypatch.setattr(asyncio, "sleep", counting_sleep)
+    loop = asyncio.get_running_loop()
+    await run.drive(loop.time() + 0.2)
+    assert min(sleeps) >= DRIVE_STEP  # 5000 sends/s, yet one wake-up per step
+    assert sum(b.sent for b in run.bots) > 0

@@ -118,3 +118,22 @@ def test_presence_names_inputs_and_left_members() -> None:
     assert t.left == (Member(1, "ada"),)
     assert t.desyncs[0].tick == 3 and t.desyncs[0].slots == (1,)
     assert pb.Tick.FromString(t.raw).number == 8
+
+
+def test_fast_constructors_set_every_field_like_the_dataclass_ones() -> None:
+    """The hot path skips the dataclass __init__: a field added later must be set there too."""
+    import dataclasses
+
+    from tickcast import client
+
+    i = client._new_input(2, 7, b"p", "bob")
+    assert i == Input(2, 7, b"p", "bob") and hash(i) == hash(Input(2, 7, b"p", "bob"))
+    values = [5, (i,), (Member(2, "bob"),), (Member(1, "ada"),), (), b"c" * 32, b"raw"]
+    t = client._new_tick(*values)  # type: ignore[arg-type]
+    assert t == client.Tick(*values)  # type: ignore[arg-type]
+    for cls, obj in ((Input, i), (client.Tick, t)):
+        for f in dataclasses.fields(cls):
+            getattr(obj, f.name)  # AttributeError if the fast constructor skipped it
+    assert [getattr(t, f.name) for f in dataclasses.fields(client.Tick)] == values
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.number = 6  # type: ignore[misc]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
-from tickcast.http import admin
+from tickcast.http import admin, dashboard
 from tickcast.http import appkeys as keys
 from tickcast.http.metrics import ExtraMetrics, make_registry
 from tickcast.http.websocket import parse_origins, websocket_handler
@@ -85,6 +85,8 @@ class HttpService:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         admin.add_routes(app)
+        # browser branch: dashboard at /, demo game at /demo, /static/, live feed (dashboard.py)
+        dashboard.add_routes(app)
         runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=cfg.shutdown_timeout
         )

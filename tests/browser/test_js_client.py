@@ -1,0 +1,36 @@
+"""Runs the JS client's own tests (`node --test` in clients/js) as part of the suite.
+
+They start real tickcast servers with this interpreter (TICKCAST_PYTHON) and
+check the client against them, the JS arena against the Python one, and that
+the committed browser bundle is what the sources build. Needs Node >= 20 and
+`npm ci` done in clients/js: missing either is a failure that says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+JS = REPO / "clients" / "js"
+
+
+def test_js_client_node_tests() -> None:
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.fail("the JS client tests need Node.js >= 20 and npm on PATH", pytrace=False)
+    if not (JS / "node_modules").is_dir():
+        pytest.fail(
+            "run `npm ci` in clients/js first (the JS client's dependencies)", pytrace=False
+        )
+    env = dict(os.environ, TICKCAST_PYTHON=sys.executable)
+    result = subprocess.run(
+        [npm, "test", "--silent"], cwd=JS, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "# fail 0" in result.stdout
