@@ -103,6 +103,14 @@ async def serve(config: Config) -> int:
     from tickcast.server import Server, Service
 
     services: list[Service] = []
+    if config.record:
+        from tickcast.store import StoreError, open_recorder
+
+        try:
+            services.append(open_recorder(config))
+        except StoreError as exc:
+            print(f"tickcast: {exc}", file=sys.stderr)
+            return 1
     http = None
     if config.http:
         from tickcast.http import HttpService

@@ -85,6 +85,30 @@ class Config:
     log_level: str = field(default="INFO", metadata=_opt("DEBUG, INFO, WARNING or ERROR"))
 
     # ---- recording (tickcast.store): fields go here ----
+    record: bool = field(
+        default=True,
+        metadata=_opt(
+            "record every match to the tick log in --data-dir, committed before any client "
+            "receives a tick (used by `tickcast serve`; --no-record turns it off)"
+        ),
+    )
+    data_dir: str = field(
+        default="./tickcast-data", metadata=_opt("directory of the tick log (ticks.sqlite3)")
+    )
+    durability: str = field(
+        default="normal",
+        metadata=_opt(
+            "normal: a commit survives any process crash; full: also power loss "
+            "(an fsync per tick cycle)"
+        ),
+    )
+    retention_days: float = field(
+        default=0.0, metadata=_opt("prune ended matches older than this many days; 0 = keep")
+    )
+    max_data_bytes: int = field(
+        default=0,
+        metadata=_opt("prune the oldest ended matches while the log is larger; 0 = no limit"),
+    )
 
     # ---- security (tickcast.auth, limits): fields go here ----
     secret_file: str = field(
@@ -199,6 +223,9 @@ class Config:
         need(self.max_connections_per_host >= 0, "max_connections_per_host", "must be >= 0")
         need(self.max_rooms >= 1, "max_rooms", "must be >= 1")
         need(self.catchup_bytes_per_tick >= 1024, "catchup_bytes_per_tick", "must be >= 1024")
+        need(self.durability in ("normal", "full"), "durability", "must be normal or full")
+        need(self.retention_days >= 0, "retention_days", "must be >= 0 (0 = keep)")
+        need(self.max_data_bytes >= 0, "max_data_bytes", "must be >= 0 (0 = no limit)")
         need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
 
     @property

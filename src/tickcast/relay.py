@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from time import perf_counter
+from typing import Protocol
 
 from tickcast.auth import Authenticator
 from tickcast.config import Config
@@ -25,6 +26,19 @@ from tickcast.session import HelloRequest, Session
 from tickcast.stats import Histogram
 
 log = logging.getLogger("tickcast.relay")
+
+
+class CycleRecorder(Protocol):
+    """A durable tick log between produce and deliver (`tickcast.store.Recorder`)."""
+
+    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
+        """Commit one cycle (its ticks; `gone`: rooms closed now), then call
+        `Relay.deliver(produced)`, later and in cycle order."""
+        ...
+
+    def kicked(self, session: Session) -> None:
+        """The server ended `session` (its `end_reason`) while it was in a room."""
+        ...
 
 
 class Relay:
@@ -54,6 +68,7 @@ class Relay:
         self.frames_sent_closed: Counter[str] = Counter()
         self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
         self.fanout_seconds = Histogram()
+        self.recorder: CycleRecorder | None = None
 
     # ------------------------------------------------------------ sessions
 
@@ -110,11 +125,15 @@ class Relay:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
+        if self.recorder is not None and session.closed_room is not None:
+            self.recorder.kicked(session)
         if room is not None and room.empty and not room.needs_tick:
             # e.g. the last spectator of a room without players: no tick will drop it
             if self.rooms.get(room.name) is room:
                 log.info("room %s closed (empty)", room.name)
                 self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
+                if self.recorder is not None:
+                    self.recorder.record([], [room])  # its match ends
         t = session.transport
         self.bytes_received_closed[t] += session.bytes_received
         stats = session.outbox.statistics()
@@ -140,7 +159,7 @@ class Relay:
         """
         self.catchup.refill()
         produced: list[tuple[Room, bytes]] = []
-        gone: list[str] = []
+        gone: list[Room] = []
         failed: list[str] = []
         for name, room in self.rooms.items():
             try:
@@ -153,14 +172,17 @@ class Relay:
                 failed.append(name)
                 continue
             if room.empty:
-                gone.append(name)
-        for name in gone:
-            log.info("room %s closed (empty)", name)
-            self.inputs_of_closed_rooms += self.rooms.pop(name).inputs_sequenced
+                gone.append(room)
+        for room in gone:
+            log.info("room %s closed (empty)", room.name)
+            self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
         for name in failed:
             self.close_room(name, detail="room closed after an internal error")
         self.ticks_produced += len(produced)
-        if produced:
+        if self.recorder is not None:
+            if produced or gone:
+                self.recorder.record(produced, gone)
+        elif produced:
             self.deliver(produced)
 
     def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
@@ -195,8 +217,16 @@ class Relay:
             return False
         log.info("room %s closed (%s: %s)", name, reason_name(reason), detail)
         self.inputs_of_closed_rooms += room.inputs_sequenced
+        if self.recorder is not None:
+            self.recorder.record([], [room])
         room.close(reason, detail)
         return True
+
+    def adopt(self, room: Room) -> None:
+        """Add a room built elsewhere (restored from a tick log, a replay)."""
+        self.rooms[room.name] = room
+        if room.members and self._on_ticking is not None:
+            self._on_ticking()
 
     def shutdown(self) -> None:
         """Stop admitting; Kick{SERVER_SHUTDOWN} every session, in handshake too."""

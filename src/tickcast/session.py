@@ -88,6 +88,8 @@ class Session:
         "bytes_received",
         "end_reason",
         "recv_guard",
+        "close_detail",
+        "closed_room",
     )
 
     def __init__(
@@ -117,6 +119,9 @@ class Session:
         self.bytes_received = 0  # for /metrics
         self.end_reason = -1  # the Kick reason once ended by us (for /metrics)
         self.recv_guard: ReceiveGuard | None = None  # bytes/s limit, set by the relay
+        # with end_reason: why, and from which room, we ended it (a tick log records kicks)
+        self.close_detail = ""
+        self.closed_room: Room | None = None
 
     def __repr__(self) -> str:
         who = self.player_id or "-"
@@ -285,6 +290,9 @@ class Session:
             reason_name(reason),
             detail,
         )
+        self.close_detail = detail
+        if room is not None:  # else the room set it already (REPLACED)
+            self.closed_room = room
         frame = wire.kick_frame(reason, detail)
         try:
             if abort:

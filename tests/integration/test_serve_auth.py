@@ -13,6 +13,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 def start_line(extra_env: dict[str, str]) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKCAST_")}
+    env["TICKCAST_RECORD"] = "0"  # no tick log in the working directory
     env.update(extra_env, PYTHONPATH=SRC)
     proc = subprocess.Popen(
         # --http-port 0: never the default 8080, which another test or server may hold

@@ -67,9 +67,13 @@ def test_skipped_empty_ticks_stay_skipped() -> None:
     a = relay.open_session(NullSink(), 0.0)
     a.data_received(hello("a"), 0.0)
     room: Room = relay.rooms["r"]
-    room.produce(0.1)  # the join
+    join = room.produce(0.1)
+    assert join is not None
+    room.deliver(join)  # produced ticks count as sent once delivered (tickcast.store)
     send_input(a, 1)
     with_input = room.produce(0.2)  # tick 2
+    assert with_input is not None
+    room.deliver(with_input)
     empty = room.produce(0.3)  # tick 3: skipped
     assert room.last_sent() == 3
     assert empty is None and room.frame(3) is None
