@@ -125,6 +125,7 @@ def test_config(**overrides: Any) -> Config:
     overrides.setdefault("tick_rate", 50)
     overrides.setdefault("server_id", "test")
     overrides.setdefault("shutdown_timeout", 1.0)
+    overrides.setdefault("http_port", 0)  # never the default 8080, if a test starts HTTP
     return Config(**overrides)
 
 

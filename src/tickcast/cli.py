@@ -95,15 +95,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def serve(config: Config) -> int:
-    from tickcast.server import Server
+    from tickcast.server import Server, Service
 
-    server = Server(config)
+    services: list[Service] = []
+    http = None
+    if not config.no_http:
+        from tickcast.http import HttpService
+
+        http = HttpService()
+        services.append(http)
+    server = Server(config, services)
     try:
         await server.start()
-    except OSError as exc:
-        print(f"tickcast: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+    except (OSError, ConfigError) as exc:
+        print(f"tickcast: cannot listen: {exc}", file=sys.stderr)
+        server.close()
+        await server.wait_closed()
         return 1
-    print(f"tickcast listening on {server.address}", flush=True)
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -115,8 +123,12 @@ async def serve(config: Config) -> int:
             os._exit(130)
         server.close()
 
+    # handlers first: a script that waits for the lines below may signal at once
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     loop.add_signal_handler(signal.SIGTERM, server.close)
+    print(f"tickcast listening on {server.address}", flush=True)
+    if http is not None:
+        print(f"tickcast http on {http.address}", flush=True)
     await server.serve_forever()
     return 0
 

@@ -88,6 +88,28 @@ class Config:
     # ---- security (tickcast.auth, limits): fields go here ----
 
     # ---- HTTP side (tickcast.http): fields go here ----
+    http_host: str = field(
+        default="127.0.0.1",
+        metadata=_opt("address of the HTTP listener (WebSocket /ws, /metrics, health, admin API)"),
+    )
+    http_port: int = field(default=8080, metadata=_opt("HTTP port (0 picks a free one)"))
+    no_http: bool = field(default=False, metadata=_opt("run without the HTTP listener"))
+    ws_allowed_origins: str = field(
+        default="",
+        metadata=_opt(
+            "comma-separated Origins a browser WebSocket may come from (empty = any); "
+            "clients that send no Origin (not browsers) are always let in"
+        ),
+    )
+    admin_token_file: str = field(
+        default="",
+        metadata=_opt("file holding the admin API bearer token (without a token: loopback only)"),
+    )
+    admin_token: str = field(
+        default="",
+        metadata=_opt("admin API bearer token; prefer the env var or --admin-token-file, "
+                      "since a flag shows in the process list"),
+    )
 
     # ---- cluster (tickcast.cluster): fields go here ----
 
@@ -117,6 +139,7 @@ class Config:
         need(self.history_seconds >= 0, "history_seconds", "must be >= 0")
         need(self.max_players >= 1, "max_players", "must be >= 1")
         need(self.shutdown_timeout >= 0, "shutdown_timeout", "must be >= 0")
+        need(0 <= self.http_port <= 65535, "http_port", "must be 0..65535")
         need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
 
     @property

@@ -10,7 +10,9 @@ and a fake clock.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
+from time import perf_counter
 
 from tickcast.config import Config
 from tickcast.errors import reason_name
@@ -18,6 +20,7 @@ from tickcast.outbox import Outbox, Sink
 from tickcast.proto import pb
 from tickcast.room import JoinRefused, Room
 from tickcast.session import HelloRequest, Session
+from tickcast.stats import Histogram
 
 log = logging.getLogger("tickcast.relay")
 
@@ -32,6 +35,14 @@ class Relay:
         self.closing = False
         self._on_ticking = on_ticking
         self.ticks_produced = 0
+        # totals for /metrics of what has already gone (live rooms and sessions
+        # are summed at scrape time): added to once per closed room or session
+        self.inputs_of_closed_rooms = 0
+        self.bytes_received_closed: Counter[str] = Counter()  # by transport
+        self.bytes_sent_closed: Counter[str] = Counter()
+        self.frames_sent_closed: Counter[str] = Counter()
+        self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
+        self.fanout_seconds = Histogram()
 
     # ------------------------------------------------------------ sessions
 
@@ -64,6 +75,7 @@ class Relay:
         created = room is None
         if room is None:
             room = Room(hello.room, self.config)
+            room.created_at = now
         was_ticking = room.members > 0
         try:
             room.join(session, hello, now)
@@ -77,7 +89,16 @@ class Relay:
             self._on_ticking()
 
     def session_closed(self, session: Session) -> None:
+        if session not in self.sessions:
+            return
         self.sessions.discard(session)
+        t = session.transport
+        self.bytes_received_closed[t] += session.bytes_received
+        stats = session.outbox.statistics()
+        self.bytes_sent_closed[t] += stats.bytes_sent
+        self.frames_sent_closed[t] += stats.frames_sent
+        if session.end_reason >= 0:
+            self.kicks[session.end_reason] += 1
 
     # ------------------------------------------------------------ time
 
@@ -105,15 +126,17 @@ class Relay:
                 gone.append(name)
         for name in gone:
             log.info("room %s closed (empty)", name)
-            del self.rooms[name]
+            self.inputs_of_closed_rooms += self.rooms.pop(name).inputs_sequenced
         self.ticks_produced += len(produced)
         if produced:
             self.deliver(produced)
 
     def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
         """Fan out one cycle's ticks (after the tick log has them, if there is one)."""
+        start = perf_counter()
         for room, frame in produced:
             room.deliver(frame)
+        self.fanout_seconds.observe(perf_counter() - start)
 
     def sweep(self, now: float) -> None:
         """Enforce handshake and idle timeouts on every session."""
@@ -128,6 +151,7 @@ class Relay:
         if room is None:
             return False
         log.info("room %s closed (%s)", name, reason_name(reason))
+        self.inputs_of_closed_rooms += room.inputs_sequenced
         room.close(reason, "room closed")
         return True
 
@@ -136,4 +160,6 @@ class Relay:
         self.closing = True
         for s in list(self.sessions):
             s.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
+        for room in self.rooms.values():
+            self.inputs_of_closed_rooms += room.inputs_sequenced
         self.rooms.clear()

@@ -109,6 +109,7 @@ class Room:
         # connection's grace starts from it (at most one tick interval early),
         # so detach() needs no time argument from transports.
         self.now = 0.0
+        self.created_at = 0.0  # set by the relay (loop time), for the admin API
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} tick={self.next - 1} members={self.members}>"
@@ -418,6 +419,10 @@ class Room:
                         if ob.catching_up
                         else "outbound queue over its limit",
                     )
+
+    def sessions(self) -> list[Session]:
+        """The live sessions of the room: players first, then spectators."""
+        return list(self._sessions.values())
 
     def close(self, reason: int, detail: str) -> None:
         """Kick every session of the room (ROOM_CLOSED, SERVER_SHUTDOWN)."""

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from types import TracebackType
 from typing import Protocol
 
 from tickcast.config import Config
 from tickcast.relay import Relay
+from tickcast.stats import Histogram
 from tickcast.transports.tcp import TcpConnection
 
 log = logging.getLogger("tickcast.server")
@@ -40,6 +42,12 @@ class Service(Protocol):
     async def wait_closed(self) -> None: ...
 
 
+class Connection(Protocol):
+    """What the server tracks of a client connection of any transport (TCP, WebSocket)."""
+
+    def abort(self) -> None: ...
+
+
 class Server:
     """A tickcast server on one event loop: `async with Server(config) as s: ...`."""
 
@@ -49,7 +57,7 @@ class Server:
         self.relay = Relay(self.config, on_ticking=self._start_ticker)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tcp: asyncio.base_events.Server | None = None
-        self._connections: set[TcpConnection] = set()
+        self._connections: set[Connection] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick_deadline = 0.0
         self._housekeeping: asyncio.TimerHandle | None = None
@@ -58,6 +66,7 @@ class Server:
         self._close_task: asyncio.Task[None] | None = None
         self.ticks_late = 0
         self.wakeups = 0
+        self.tick_seconds = Histogram()  # one tick cycle: sequencing + encoding + fan-out
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -166,12 +175,17 @@ class Server:
 
     # ------------------------------------------------------------ connections
 
-    def connection_opened(self, conn: TcpConnection) -> None:
+    @property
+    def listening(self) -> bool:
+        """True while the TCP listener accepts connections (for /readyz)."""
+        return self._tcp is not None and not self._closing
+
+    def connection_opened(self, conn: Connection) -> None:
         self._connections.add(conn)
         if self._housekeeping is None and not self._closing:
             self._housekeeping = self.loop.call_later(HOUSEKEEPING_INTERVAL, self._housekeep)
 
-    def connection_closed(self, conn: TcpConnection) -> None:
+    def connection_closed(self, conn: Connection) -> None:
         self._connections.discard(conn)
 
     @property
@@ -203,7 +217,9 @@ class Server:
         self.wakeups += 1
         loop = self.loop
         now = loop.time()
+        start = perf_counter()
         self.relay.tick(now)
+        self.tick_seconds.observe(perf_counter() - start)
         if not self.relay.ticking or self._closing:
             self._tick_handle = None
             return

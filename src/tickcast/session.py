@@ -82,6 +82,8 @@ class Session:
         "spectator",
         "player_id",
         "acked_tick",
+        "bytes_received",
+        "end_reason",
     )
 
     def __init__(
@@ -108,6 +110,8 @@ class Session:
         self.spectator = False
         self.player_id = ""
         self.acked_tick = 0
+        self.bytes_received = 0  # for /metrics
+        self.end_reason = -1  # the Kick reason once ended by us (for /metrics)
 
     def __repr__(self) -> str:
         who = self.player_id or "-"
@@ -121,6 +125,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         self.last_receive = now
+        self.bytes_received += len(data)
         try:
             for body in self.framer.feed(data):
                 self._handle(body, now)
@@ -134,6 +139,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         self.last_receive = now
+        self.bytes_received += len(body)
         if len(body) > self.framer.max_frame:
             self.kick(
                 pb.REASON_FRAME_TOO_LARGE,
@@ -233,6 +239,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         self.state = SessionState.CLOSED
+        self.end_reason = reason
         room = self.room
         if room is not None:
             room.detach(self)

@@ -1,0 +1,13 @@
+"""Typed keys of what the HTTP handlers share through the aiohttp Application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tickcast.server import Server
+
+SERVER = web.AppKey("server", Server)
+HTTP_ADDRESS = web.AppKey[list[str]]("http_address")  # one item, set once listening
+WS_ORIGINS = web.AppKey[frozenset[str]]("ws_origins")
+ADMIN_TOKEN = web.AppKey[str]("admin_token")
+STARTED = web.AppKey[float]("started")  # time.monotonic() at start

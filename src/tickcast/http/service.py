@@ -1,0 +1,132 @@
+"""The HTTP side of a tickcast server: one aiohttp listener on the server's loop.
+
+`HttpService` is a `server.Service`: the server starts it after the TCP
+listener and closes it with itself. It serves
+
+- `/ws`: the WebSocket transport (`websocket.py`), a full peer of TCP;
+- `/metrics`: Prometheus text format (`metrics.py`);
+- `/healthz` (the process is alive) and `/readyz` (the TCP listener accepts
+  and every readiness check passes: the tick log writer adds one);
+- `/api/...`: the admin API (`admin.py`).
+
+Other services of the same server join in without knowing this one: a
+service with a `readiness_problem() -> str | None` method is asked by every
+`/readyz`, and one with a `metrics() -> Iterator[Metric]` method (e.g. the
+tick log writer's lag) is collected by every `/metrics` scrape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+
+from tickcast.http import admin
+from tickcast.http import appkeys as keys
+from tickcast.http.metrics import ExtraMetrics, make_registry
+from tickcast.http.websocket import parse_origins, websocket_handler
+
+if TYPE_CHECKING:
+    from tickcast.server import Server
+
+log = logging.getLogger("tickcast.http")
+
+ReadinessCheck = Callable[[], str | None]
+"""Returns None when ready, else what is wrong (shown by /readyz)."""
+
+
+class HttpService:
+    """The HTTP listener. `extra_metrics` and `readiness_checks` are hooks for
+    other services (the tick log: writer lag, log writable)."""
+
+    def __init__(
+        self,
+        extra_metrics: list[ExtraMetrics] | None = None,
+        readiness_checks: list[ReadinessCheck] | None = None,
+    ) -> None:
+        self.extra_metrics: list[ExtraMetrics] = list(extra_metrics or [])
+        self.readiness_checks: list[ReadinessCheck] = list(readiness_checks or [])
+        self.server: Server | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        assert self.server is not None, "not started"
+        host = self.server.config.http_host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    async def start(self, server: Server) -> None:
+        self.server = server
+        cfg = server.config
+        app = web.Application(middlewares=[admin.admin_guard], client_max_size=64 * 1024)
+        app[keys.SERVER] = server
+        app[keys.WS_ORIGINS] = parse_origins(cfg.ws_allowed_origins)
+        app[keys.ADMIN_TOKEN] = admin.load_admin_token(cfg)
+        app[keys.STARTED] = time.monotonic()
+        address: list[str] = []
+        app[keys.HTTP_ADDRESS] = address
+        for service in server.services:
+            if service is self:
+                continue
+            check = getattr(service, "readiness_problem", None)
+            if callable(check):
+                self.readiness_checks.append(check)
+            metrics = getattr(service, "metrics", None)
+            if callable(metrics):
+                self.extra_metrics.append(metrics)
+        self.registry = make_registry(server, self.extra_metrics)
+        app.router.add_get("/ws", websocket_handler)
+        app.router.add_get("/metrics", self.serve_metrics)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        admin.add_routes(app)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=cfg.shutdown_timeout
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, cfg.http_host, cfg.http_port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        address.append(self.address)
+        log.info("http on %s", self.address)
+
+    def close(self) -> None:
+        """Nothing to do at once: WebSocket clients were kicked by the relay's
+        shutdown and close themselves; `wait_closed` stops the listener."""
+
+    async def wait_closed(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    # ------------------------------------------------------------ handlers
+
+    async def serve_metrics(self, request: web.Request) -> web.Response:
+        # Prometheus text format, or OpenMetrics when the scraper asks for it
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        problems = []
+        if self.server is None or not self.server.listening:
+            problems.append("the TCP listener is not accepting connections")
+        for check in self.readiness_checks:
+            problem = check()
+            if problem:
+                problems.append(problem)
+        if problems:
+            return web.json_response({"status": "not ready", "problems": problems}, status=503)
+        return web.json_response({"status": "ready"})

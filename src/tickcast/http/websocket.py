@@ -1,0 +1,294 @@
+"""WebSocket transport at `/ws`: one binary message = one protocol message.
+
+aiohttp does the upgrade and the reading side (frame parsing, the size limit,
+pings, the close handshake). The writing side does not go through aiohttp:
+its `send_bytes` is a coroutine, and the room's fan-out must never await. So
+`WsConnection` is the outbox's sink: it builds the (unmasked, binary, final)
+server-to-client frame header itself and writes header and body to the
+underlying transport in one synchronous call, exactly like the TCP sink. The
+same tick frame reaches every member; its WebSocket encoding is made once and
+shared (`encode_frame` keeps the last result).
+
+No extension is negotiated (`compress=False`), so permessage-deflate never
+runs: a client frame with the RSV1 bit set is a protocol error, and a
+compression bomb cannot exist. The size limit (`max_frame`) is checked by
+aiohttp from the frame header, before the payload is buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from typing import TYPE_CHECKING, Any, cast
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from tickcast import wire
+from tickcast.http import appkeys as keys
+from tickcast.outbox import CATCHUP_CHUNK_BYTES
+from tickcast.proto import pb
+from tickcast.session import Session, SessionState
+from tickcast.transports.tcp import format_peer
+
+if TYPE_CHECKING:
+    from tickcast.server import Server
+
+log = logging.getLogger("tickcast.ws")
+
+CLOSE_CODES: dict[int, int] = {
+    pb.REASON_UNSPECIFIED: WSCloseCode.OK,  # Leave, or kicked by an operator
+    pb.REASON_PROTOCOL_ERROR: WSCloseCode.PROTOCOL_ERROR,
+    pb.REASON_HANDSHAKE_TIMEOUT: WSCloseCode.POLICY_VIOLATION,
+    pb.REASON_AUTH_FAILED: WSCloseCode.POLICY_VIOLATION,
+    pb.REASON_REPLACED: WSCloseCode.POLICY_VIOLATION,
+    pb.REASON_SLOW_CONSUMER: WSCloseCode.POLICY_VIOLATION,
+    pb.REASON_RATE_LIMITED: WSCloseCode.POLICY_VIOLATION,
+    pb.REASON_FRAME_TOO_LARGE: WSCloseCode.MESSAGE_TOO_BIG,
+    pb.REASON_ROOM_FULL: WSCloseCode.TRY_AGAIN_LATER,
+    pb.REASON_RESUME_UNAVAILABLE: WSCloseCode.POLICY_VIOLATION,
+    pb.REASON_SERVER_SHUTDOWN: WSCloseCode.GOING_AWAY,
+    pb.REASON_IDLE_TIMEOUT: WSCloseCode.POLICY_VIOLATION,
+    pb.REASON_VERSION_MISMATCH: WSCloseCode.PROTOCOL_ERROR,
+    pb.REASON_ROOM_CLOSED: WSCloseCode.OK,
+    pb.REASON_REDIRECT: WSCloseCode.OK,
+}
+"""The close code sent after a Kick with each reason (1011 for anything else)."""
+
+_OP_BINARY_FIN = 0x82
+
+
+def frame_header(length: int) -> bytes:
+    """The header of an unmasked, final, binary server-to-client frame (RFC 6455 5.2)."""
+    if length < 126:
+        return bytes((_OP_BINARY_FIN, length))
+    if length < 1 << 16:
+        return struct.pack("!BBH", _OP_BINARY_FIN, 126, length)
+    return struct.pack("!BBQ", _OP_BINARY_FIN, 127, length)
+
+
+_last: tuple[bytes, bytes] = (b"", b"")
+"""The last (TCP frame, WebSocket frame) pair: one tuple, so that reading it is
+atomic even if two servers ran on two threads."""
+
+
+def encode_frame(tcp_frame: bytes) -> bytes:
+    """A length-prefixed protocol frame as one WebSocket binary frame.
+
+    The fan-out offers the very same bytes object to every member of a room,
+    so the last conversion is kept and reused (compared by identity: the
+    reference kept here means the object cannot be freed and its id reused).
+    """
+    global _last
+    last = _last
+    if last[0] is tcp_frame:
+        return last[1]
+    n = wire.prefix_length(tcp_frame)
+    body = memoryview(tcp_frame)[n:]
+    encoded = frame_header(len(body)) + body
+    _last = (tcp_frame, encoded)
+    return encoded
+
+
+def close_code_for(reason: int) -> int:
+    return int(CLOSE_CODES.get(reason, WSCloseCode.INTERNAL_ERROR))
+
+
+class WsConnection:
+    """One WebSocket client: the outbox's sink, and the server's handle on it."""
+
+    def __init__(
+        self, server: Server, ws: web.WebSocketResponse, transport: Any, writer: Any
+    ) -> None:
+        self.server = server
+        self.ws_writer = writer  # aiohttp's payload writer: its drain() waits for resume_writing
+        self.loop = server.loop
+        self.ws = ws
+        # uvloop's transports are not asyncio.Transport subclasses, only alike
+        self.transport = cast(asyncio.Transport, transport)
+        self.get_write_buffer_size = self.transport.get_write_buffer_size  # type: ignore[method-assign]
+        self.session: Session | None = None
+        self.close_code: int | None = None  # overrides the reason's code (text message)
+        self._last_written = b""
+        self.close_started = False
+        self._close_task: asyncio.Task[bool] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ Sink
+
+    def write(self, data: bytes) -> None:
+        self._last_written = data
+        self.transport.write(encode_frame(data))
+
+    def get_write_buffer_size(self) -> int:  # replaced by the transport's in __init__
+        return 0
+
+    def close(self) -> None:
+        """The session ended after writing its Kick: send the fitting close frame."""
+        if self.close_started or self.ws.closed:
+            return
+        self.close_started = True
+        code = self.close_code
+        if code is None:
+            code = close_code_for(self._kick_reason())
+        self._close_task = self.loop.create_task(self.ws.close(code=code))
+
+    def abort(self) -> None:
+        self.transport.abort()
+
+    def _kick_reason(self) -> int:
+        last = self._last_written
+        if not last:
+            return pb.REASON_UNSPECIFIED
+        try:
+            msg = wire.decode_server_frame_body(last[wire.prefix_length(last) :])
+        except Exception:  # noqa: BLE001 - any undecodable last frame: no reason known
+            return -1
+        return int(msg.kick.reason) if msg.HasField("kick") else -1
+
+    # ------------------------------------------------------------ reading
+
+    def _tune_socket(self) -> None:
+        """As TCP does: no Nagle delay, and a fixed kernel send buffer so that a
+        stalled reader fills our counted buffer (SLOW_CONSUMER) instead of
+        hiding megabytes in the kernel."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            size = self.server.config.send_buffer_bytes
+            if size:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError:  # not every socket family has these options
+            pass
+
+    async def run(self, peer: str) -> None:
+        """Open the session and feed it every message until the connection ends."""
+        server = self.server
+        self._tune_socket()
+        server.connection_opened(self)
+        # catch-up pumping needs to hear when the transport drains, as TCP does
+        self.transport.set_write_buffer_limits(high=CATCHUP_CHUNK_BYTES)
+        self.session = session = server.relay.open_session(self, self.loop.time(), peer, "ws")
+        timer = None
+        if session.state is SessionState.AWAITING_HELLO:
+            timer = self.loop.call_at(session.handshake_deadline, self._handshake_timer)
+        try:
+            await self._read(session)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            session.connection_lost()
+            server.connection_closed(self)
+
+    def _handshake_timer(self) -> None:
+        if self.session is not None:
+            self.session.handle_timer(self.loop.time())
+
+    async def _read(self, session: Session) -> None:
+        ws = self.ws
+        while session.state is not SessionState.CLOSED:
+            msg = await ws.receive()
+            if msg.type is WSMsgType.BINARY:
+                session.message_received(msg.data, self.loop.time())
+                if session.outbox.catching_up and self._pump_task is None:
+                    self._pump_task = self.loop.create_task(self._pump_catchup(session))
+            elif msg.type is WSMsgType.TEXT:
+                self.close_code = WSCloseCode.UNSUPPORTED_DATA
+                session.kick(pb.REASON_PROTOCOL_ERROR, "text messages are not part of the protocol")
+            else:  # CLOSE, CLOSING, CLOSED, ERROR: the connection is over
+                break
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        if self._close_task is not None:
+            # aiohttp's close() waits (at most its timeout) for the peer's close frame
+            await asyncio.shield(self._close_task)
+
+    async def _pump_catchup(self, session: Session) -> None:
+        """Send catch-up ticks whenever the transport has drained.
+
+        TCP hears of that through its protocol's `resume_writing`; here the
+        protocol is aiohttp's, so wait on aiohttp's drain instead. Live ticks
+        pump too (`Outbox.offer`); this covers rooms that send no live ticks.
+        """
+        writer = self.ws_writer
+        outbox = session.outbox
+        try:
+            while session.state is SessionState.JOINED and outbox.catching_up:
+                await writer.drain()
+                if not outbox.pump():
+                    session.evict(
+                        pb.REASON_SLOW_CONSUMER, "fell behind the kept history while catching up"
+                    )
+                    return
+                await asyncio.sleep(0)  # let reads and ticks run between chunks
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            self._pump_task = None
+
+
+class WsResponse(web.WebSocketResponse):
+    """aiohttp's WebSocket response with two hooks into the tickcast session.
+
+    When aiohttp's reader refuses a client frame (over `max_msg_size`, or a
+    malformed frame) it closes the connection itself; `close` is overridden so
+    that the session first sends its `Kick` (FRAME_TOO_LARGE or
+    PROTOCOL_ERROR): the Kick must be the last message before the close frame.
+    """
+
+    connection: WsConnection | None = None
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        conn = self.connection
+        if conn is not None:
+            conn.close_started = True  # this call sends the close frame, not conn.close()
+            session = conn.session
+            if session is not None and session.state is not SessionState.CLOSED:
+                if code == WSCloseCode.MESSAGE_TOO_BIG:
+                    limit = session.framer.max_frame
+                    session.kick(pb.REASON_FRAME_TOO_LARGE, f"message over {limit} bytes")
+                elif code in (WSCloseCode.PROTOCOL_ERROR, WSCloseCode.INVALID_TEXT):
+                    session.kick(pb.REASON_PROTOCOL_ERROR, "malformed WebSocket frame")
+        return await super().close(code=code, message=message, drain=drain)
+
+
+def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
+    """Browsers always send Origin; other clients need not, and are let in.
+    An empty allow-list lets every origin in."""
+    if origin is None or not allowed:
+        return True
+    return origin.rstrip("/").lower() in allowed
+
+
+def parse_origins(setting: str) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/").lower() for o in setting.split(",") if o.strip())
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    server = request.app[keys.SERVER]
+    allowed = request.app[keys.WS_ORIGINS]
+    if not origin_allowed(request.headers.get("Origin"), allowed):
+        log.info("refused ws from %s: origin %s", request.remote, request.headers.get("Origin"))
+        raise web.HTTPForbidden(text="origin not allowed\n")
+    ws = WsResponse(
+        max_msg_size=server.config.max_frame,
+        compress=False,
+        autoping=True,
+        autoclose=True,
+        timeout=server.config.shutdown_timeout or 1.0,
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:  # the client went away during the upgrade
+        return ws
+    conn = WsConnection(server, ws, transport, request.writer)
+    ws.connection = conn
+    peer = format_peer(transport.get_extra_info("peername"))
+    log.info("accepted ws:%s", peer)
+    await conn.run(peer)
+    return ws
