@@ -130,9 +130,14 @@ def test_config(**overrides: Any) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def running_server(**overrides: Any) -> AsyncIterator[Server]:
-    """A started Server on a free port; closed (and awaited) afterwards."""
-    server = Server(test_config(**overrides))
+async def running_server(
+    services: list[Any] | None = None, **overrides: Any
+) -> AsyncIterator[Server]:
+    """A started Server on a free port; closed (and awaited) afterwards.
+
+    Tests do not record matches unless they pass a recorder in `services`
+    (`tickcast.store.Recorder`, with `data_dir` under tmp_path)."""
+    server = Server(test_config(**overrides), services)
     await server.start()
     try:
         yield server

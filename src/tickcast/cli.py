@@ -66,7 +66,11 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         env = "TICKCAST_" + f.name.upper()
         help_text = f"{f.metadata.get('help', '')} [env {env}; default {f.default!r}]"
-        if f.type == "bool":
+        if f.type == "bool" and f.name.startswith("no_"):
+            # already a negation (--no-http): BooleanOptionalAction would read
+            # "--no-http" as its own "--no-" form and store False
+            p.add_argument(flag, dest=f.name, action="store_true", default=None, help=help_text)
+        elif f.type == "bool":
             # --skip-empty-ticks / --no-skip-empty-ticks; None = not given (env or default)
             p.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
@@ -104,6 +108,21 @@ async def serve(config: Config) -> int:
 
         http = HttpService()
         services.append(http)
+    cluster = None
+    if config.cluster:
+        # the room streams in Redis are the tick log of a cluster node
+        from tickcast.cluster import ClusterService
+
+        cluster = ClusterService(config)
+        services.append(cluster)
+    elif config.record:
+        from tickcast.store import StoreError, open_recorder
+
+        try:
+            services.append(open_recorder(config))
+        except StoreError as exc:
+            print(f"tickcast: {exc}", file=sys.stderr)
+            return 1
     server = Server(config, services)
     try:
         await server.start()
@@ -125,7 +144,10 @@ async def serve(config: Config) -> int:
 
     # handlers first: a script that waits for the lines below may signal at once
     loop.add_signal_handler(signal.SIGINT, on_sigint)
-    loop.add_signal_handler(signal.SIGTERM, server.close)
+    if cluster is not None:
+        loop.add_signal_handler(signal.SIGTERM, cluster.drain_then_close(server))
+    else:
+        loop.add_signal_handler(signal.SIGTERM, server.close)
     print(f"tickcast listening on {server.address}", flush=True)
     if http is not None:
         print(f"tickcast http on {http.address}", flush=True)

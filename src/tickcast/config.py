@@ -84,6 +84,30 @@ class Config:
     log_level: str = field(default="INFO", metadata=_opt("DEBUG, INFO, WARNING or ERROR"))
 
     # ---- recording (tickcast.store): fields go here ----
+    record: bool = field(
+        default=True,
+        metadata=_opt(
+            "record every match to the tick log in --data-dir, committed before any client "
+            "receives a tick (used by `tickcast serve`; --no-record turns it off)"
+        ),
+    )
+    data_dir: str = field(
+        default="./tickcast-data", metadata=_opt("directory of the tick log (ticks.sqlite3)")
+    )
+    durability: str = field(
+        default="normal",
+        metadata=_opt(
+            "normal: a commit survives any process crash; full: also power loss "
+            "(an fsync per tick cycle)"
+        ),
+    )
+    retention_days: float = field(
+        default=0.0, metadata=_opt("prune ended matches older than this many days; 0 = keep")
+    )
+    max_data_bytes: int = field(
+        default=0,
+        metadata=_opt("prune the oldest ended matches while the log is larger; 0 = no limit"),
+    )
 
     # ---- security (tickcast.auth, limits): fields go here ----
 
@@ -112,6 +136,26 @@ class Config:
     )
 
     # ---- cluster (tickcast.cluster): fields go here ----
+    cluster: str = field(
+        default="",
+        metadata=_opt(
+            "redis://HOST:PORT/DB of the cluster's Redis: rooms are spread over every node "
+            "on it (empty = a single node, nothing shared)"
+        ),
+    )
+    advertise: str = field(
+        default="",
+        metadata=_opt(
+            "HOST:PORT other nodes send redirected clients to (default: --host and the "
+            "listening port)"
+        ),
+    )
+    lease_seconds: float = field(
+        default=3.0,
+        metadata=_opt(
+            "cluster: a room's owner lease; a dead owner's rooms move after this long"
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not self.server_id:
@@ -140,6 +184,15 @@ class Config:
         need(self.max_players >= 1, "max_players", "must be >= 1")
         need(self.shutdown_timeout >= 0, "shutdown_timeout", "must be >= 0")
         need(0 <= self.http_port <= 65535, "http_port", "must be 0..65535")
+        need(self.durability in ("normal", "full"), "durability", "must be normal or full")
+        need(self.retention_days >= 0, "retention_days", "must be >= 0 (0 = keep)")
+        need(self.max_data_bytes >= 0, "max_data_bytes", "must be >= 0 (0 = no limit)")
+        need(self.lease_seconds >= 0.3, "lease_seconds", "must be >= 0.3")
+        need(
+            not self.cluster or self.cluster.startswith(("redis://", "rediss://", "unix://")),
+            "cluster",
+            "must be a redis:// URL",
+        )
         need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
 
     @property

@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from time import perf_counter
+from typing import Protocol
 
 from tickcast.config import Config
 from tickcast.errors import reason_name
@@ -23,6 +24,28 @@ from tickcast.session import HelloRequest, Session
 from tickcast.stats import Histogram
 
 log = logging.getLogger("tickcast.relay")
+
+
+class CycleRecorder(Protocol):
+    """A durable tick log between produce and deliver (`tickcast.store.Recorder`)."""
+
+    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
+        """Commit one cycle (its ticks; `gone`: rooms closed now), then call
+        `Relay.deliver(produced)`, later and in cycle order."""
+        ...
+
+    def kicked(self, session: Session) -> None:
+        """The server ended `session` (its `close_reason`) while it was in a room."""
+        ...
+
+
+class Placement(Protocol):
+    """Decides where a Hello's room lives (`tickcast.cluster`): on this node or another."""
+
+    def hello(self, session: Session, hello: HelloRequest, now: float) -> bool:
+        """True if it takes the Hello over (it will join, redirect or kick the
+        session later); False to join it here now, as a single node does."""
+        ...
 
 
 class Relay:
@@ -43,6 +66,8 @@ class Relay:
         self.frames_sent_closed: Counter[str] = Counter()
         self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
         self.fanout_seconds = Histogram()
+        self.recorder: CycleRecorder | None = None
+        self.placement: Placement | None = None
 
     # ------------------------------------------------------------ sessions
 
@@ -70,6 +95,8 @@ class Relay:
         session.player_id = hello.player_id
         if self.closing:
             session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
+            return
+        if self.placement is not None and self.placement.hello(session, hello, now):
             return
         room = self.rooms.get(hello.room)
         created = room is None
@@ -99,6 +126,8 @@ class Relay:
         self.frames_sent_closed[t] += stats.frames_sent
         if session.end_reason >= 0:
             self.kicks[session.end_reason] += 1
+        if self.recorder is not None and session.closed_room is not None:
+            self.recorder.kicked(session)
 
     # ------------------------------------------------------------ time
 
@@ -116,19 +145,22 @@ class Relay:
         send); see `tickcast.store`.
         """
         produced: list[tuple[Room, bytes]] = []
-        gone: list[str] = []
-        for name, room in self.rooms.items():
+        gone: list[Room] = []
+        for room in self.rooms.values():
             if room.needs_tick:
                 frame = room.produce(now)
                 if frame is not None:
                     produced.append((room, frame))
             if room.empty:
-                gone.append(name)
-        for name in gone:
-            log.info("room %s closed (empty)", name)
-            self.inputs_of_closed_rooms += self.rooms.pop(name).inputs_sequenced
+                gone.append(room)
+        for room in gone:
+            log.info("room %s closed (empty)", room.name)
+            self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
         self.ticks_produced += len(produced)
-        if produced:
+        if self.recorder is not None:
+            if produced or gone:
+                self.recorder.record(produced, gone)
+        elif produced:
             self.deliver(produced)
 
     def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
@@ -152,8 +184,16 @@ class Relay:
             return False
         log.info("room %s closed (%s)", name, reason_name(reason))
         self.inputs_of_closed_rooms += room.inputs_sequenced
+        if self.recorder is not None:
+            self.recorder.record([], [room])
         room.close(reason, "room closed")
         return True
+
+    def adopt(self, room: Room) -> None:
+        """Add a room built elsewhere (restored from a tick log, a replay)."""
+        self.rooms[room.name] = room
+        if room.members and self._on_ticking is not None:
+            self._on_ticking()
 
     def shutdown(self) -> None:
         """Stop admitting; Kick{SERVER_SHUTDOWN} every session, in handshake too."""

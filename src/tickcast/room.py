@@ -22,12 +22,13 @@ Time enters only as the `now` argument: tests drive a room with a fake clock.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from typing import TYPE_CHECKING
+from collections import Counter, deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
 from tickcast.config import Config
-from tickcast.outbox import Outbox
+from tickcast.outbox import Outbox, TickSource
 from tickcast.proto import pb
 
 if TYPE_CHECKING:
@@ -68,6 +69,18 @@ def _slot_and_seq(entry: bytes) -> tuple[int, int]:
     slot, pos = wire.decode_varint(entry, pos + 1)
     seq, _ = wire.decode_varint(entry, pos + 1)
     return slot, seq
+class Archive(Protocol):
+    """Older ticks of a room kept outside its ring (the tick log, `tickcast.store`)."""
+
+    def first_kept(self) -> int:
+        """Number of the oldest tick the archive can still serve."""
+        ...
+
+    def reader(self, room: Room) -> TickSource:
+        """A catch-up source for one connection: old ticks from the archive, recent
+        ones from `room`'s ring (one per reader, so readers at different places do not
+        evict each other's chunk)."""
+        ...
 
 
 class JoinRefused(Exception):
@@ -87,6 +100,13 @@ class Room:
         self.config = config
         self.tick_rate = config.tick_rate
         self.next = 1
+        # `sent`: the newest tick handed to the outboxes. With a tick log between
+        # produce() and deliver() (write before send) it trails `next - 1` by the
+        # ticks in flight to the disk: joins and resumes see only delivered ticks.
+        self.sent = 0
+        self._in_flight: deque[int] = deque()  # produced, not yet delivered (<0: skipped)
+        self._waiting: list[tuple[int, Outbox, bool]] = []  # fresh joiners: (first tick, ...)
+        self.archive: Archive | None = None
         self.players: dict[str, Player] = {}
         self._next_slot = 1
         self.members = 0
@@ -117,13 +137,57 @@ class Room:
     # ------------------------------------------------------------ TickSource
 
     def last_sent(self) -> int:
-        return self.next - 1
+        return self.sent
 
     def first_kept(self) -> int:
+        ring_first = max(1, self.next - len(self._ring))
+        if self.archive is not None:
+            return min(ring_first, self.archive.first_kept())
+        return ring_first
+
+    def ring_first(self) -> int:
+        """Number of the oldest tick in the in-memory ring."""
         return max(1, self.next - len(self._ring))
 
     def frame(self, number: int) -> bytes | None:
         return self._ring[number % len(self._ring)]
+
+    def catchup_source(self) -> TickSource:
+        """Where a resume or late join reads its catch-up from."""
+        return self if self.archive is None else self.archive.reader(self)
+
+    @classmethod
+    def restored(
+        cls,
+        name: str,
+        config: Config,
+        *,
+        last_tick: int,
+        chain: bytes,
+        players: Iterable[Player],
+        history: Iterable[tuple[int, bytes]],
+        now: float,
+    ) -> Room:
+        """A room rebuilt from its tick log after a restart: every member is
+        disconnected (its grace starts `now`), ticks go on after `last_tick`."""
+        room = cls(name, config)
+        room.next = last_tick + 1
+        room.sent = last_tick
+        room.chain = chain
+        room.now = now
+        for p in players:
+            p.session = None
+            room.players[p.id] = p
+            room._next_slot = max(room._next_slot, p.slot + 1)
+            if p.member:
+                p.disconnected_at = now
+                room.members += 1
+                room.disconnected += 1
+        ring = room._ring
+        for number, frame in history:
+            if number > last_tick - len(ring):
+                ring[number % len(ring)] = frame
+        return room
 
     # ------------------------------------------------------------ membership
 
@@ -205,6 +269,8 @@ class Room:
     def _unlink(self, session: Session) -> None:
         ob = session.outbox
         if self._sessions.pop(ob, None) is not None:
+            if self._waiting:
+                self._waiting = [w for w in self._waiting if w[1] is not ob]
             try:
                 (self.spectators if session.spectator else self.live).remove(ob)
             except ValueError:
@@ -215,7 +281,7 @@ class Room:
     def join(self, session: Session, hello: HelloRequest, now: float) -> None:
         """Admit `session` (send its Welcome and any catch-up) or raise JoinRefused."""
         self.now = now
-        last = self.next - 1
+        last = self.sent
         welcome = pb.Welcome(
             room=self.name, tick_rate=self.tick_rate, server_id=self.config.server_id
         )
@@ -261,21 +327,27 @@ class Room:
                 self._unlink(old)
                 player.session = None
                 old.room = None
+                old.closed_room = self
                 old.kick(pb.REASON_REPLACED, "the same player connected again")
             else:
                 self.disconnected -= 1
             player.session = session
             welcome.slot = player.slot
             welcome.last_seq = player.last_seq
-            self.live.append(session.outbox)
-        else:
+        if first > last + 1:
+            # a fresh join while ticks before `first` are still in flight to the log:
+            # it starts receiving once tick `first` (or a later one) is delivered
+            self._waiting.append((first, session.outbox, hello.spectator))
+        elif hello.spectator:
             self.spectators.append(session.outbox)
+        else:
+            self.live.append(session.outbox)
         self._sessions[session.outbox] = session
 
         session.outbox.send_now(wire.encode_server_message(pb.ServerMessage(welcome=welcome)))
         session.joined(self, player, hello.spectator)
         if first <= last:
-            session.outbox.start_catchup(self, first)
+            session.outbox.start_catchup(self.catchup_source(), first)
 
     # ------------------------------------------------------------ from sessions
 
@@ -390,14 +462,28 @@ class Room:
         ring = self._ring
         if self.config.skip_empty_ticks and not (inputs or joined or left or desyncs):
             ring[number % len(ring)] = None
+            if self._in_flight:
+                self._in_flight.append(-number)
+            else:
+                self.sent = number
             return None
         frame = wire.encode_tick_frame(content, chain, desyncs)
         ring[number % len(ring)] = frame
+        self._in_flight.append(number)
         return frame
 
     def deliver(self, frame: bytes) -> None:
         """Fan one tick frame out: players first, then spectators; never waits.
-        A receiver over its outbound budget is evicted (SLOW_CONSUMER)."""
+        A receiver over its outbound budget is evicted (SLOW_CONSUMER).
+
+        Frames must be delivered in the order `produce` returned them."""
+        in_flight = self._in_flight
+        if in_flight:
+            self.sent = in_flight.popleft()
+            while in_flight and in_flight[0] < 0:  # empty ticks skipped after it
+                self.sent = -in_flight.popleft()
+            if self._waiting:
+                self._start_waiting(self.sent)
         stalled: list[Outbox] | None = None
         for ob in self.live:
             if not ob.offer(frame):
@@ -419,6 +505,16 @@ class Room:
                         if ob.catching_up
                         else "outbound queue over its limit",
                     )
+
+    def _start_waiting(self, number: int) -> None:
+        keep: list[tuple[int, Outbox, bool]] = []
+        for entry in self._waiting:
+            first, ob, spectator = entry
+            if first <= number:
+                (self.spectators if spectator else self.live).append(ob)
+            else:
+                keep.append(entry)
+        self._waiting = keep
 
     def sessions(self) -> list[Session]:
         """The live sessions of the room: players first, then spectators."""

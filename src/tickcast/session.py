@@ -84,6 +84,10 @@ class Session:
         "acked_tick",
         "bytes_received",
         "end_reason",
+        "close_reason",
+        "close_detail",
+        "closed_room",
+        "held",
     )
 
     def __init__(
@@ -112,6 +116,13 @@ class Session:
         self.acked_tick = 0
         self.bytes_received = 0  # for /metrics
         self.end_reason = -1  # the Kick reason once ended by us (for /metrics)
+        # why and from which room the server ended it (a tick log records kicks)
+        self.close_reason = 0
+        self.close_detail = ""
+        self.closed_room: Room | None = None
+        # frames that arrive while the host places the Hello elsewhere (a cluster
+        # asks Redis who owns the room): None = not holding; see `hold`
+        self.held: list[bytes] | None = None
 
     def __repr__(self) -> str:
         who = self.player_id or "-"
@@ -152,6 +163,9 @@ class Session:
             self.kick(exc.reason, exc.detail)
 
     def _handle(self, body: bytes, now: float) -> None:
+        if self.held is not None:
+            self.held.append(body)
+            return
         msg = wire.decode_client_message(body)
         kind = msg.WhichOneof("body")
         if self.state is SessionState.JOINED:
@@ -186,6 +200,27 @@ class Session:
                     f"the first frame must be Hello, got {kind or 'an empty message'}"
                 )
             self.host.session_hello(self, validate_hello(msg.hello), now)
+
+    # ------------------------------------------------------------ holding
+
+    def hold(self) -> None:
+        """Keep later frames (inputs may follow Hello at once) until `release`:
+        the host answers this Hello asynchronously."""
+        if self.held is None:
+            self.held = []
+
+    def release(self, now: float) -> None:
+        """Handle the frames kept since `hold`, in order (after the Welcome or Kick)."""
+        held, self.held = self.held, None
+        if not held or self.state is SessionState.CLOSED:
+            return
+        try:
+            for body in held:
+                self._handle(body, now)
+                if self.state is SessionState.CLOSED:
+                    return
+        except RemoteProtocolError as exc:
+            self.kick(exc.reason, exc.detail)
 
     # ------------------------------------------------------------ timers
 
@@ -227,15 +262,23 @@ class Session:
 
     # ------------------------------------------------------------ ending
 
-    def kick(self, reason: int, detail: str) -> None:
+    def kick(self, reason: int, detail: str, redirect: str = "") -> None:
         """Send `Kick{reason, detail}` after what is queued, then close."""
-        self._end(reason, detail, abort=False)
+        self._end(reason, detail, abort=False, redirect=redirect)
 
     def evict(self, reason: int, detail: str) -> None:
         """Cut the connection now (slow consumer): queued output is dropped."""
         self._end(reason, detail, abort=True)
 
-    def _end(self, reason: int, detail: str, *, abort: bool, log_level: int = logging.INFO) -> None:
+    def _end(
+        self,
+        reason: int,
+        detail: str,
+        *,
+        abort: bool,
+        log_level: int = logging.INFO,
+        redirect: str = "",
+    ) -> None:
         if self.state is SessionState.CLOSED:
             return
         self.state = SessionState.CLOSED
@@ -253,7 +296,10 @@ class Session:
             reason_name(reason),
             detail,
         )
-        frame = wire.kick_frame(reason, detail)
+        self.close_reason, self.close_detail = reason, detail
+        if room is not None:  # else the room set it already (REPLACED)
+            self.closed_room = room
+        frame = wire.kick_frame(reason, detail, redirect)
         if abort:
             self.outbox.abort(frame)
         else:

@@ -1,0 +1,314 @@
+"""The tick-log interface, its value types, and an in-memory implementation.
+
+A tick log records each match (a room's life from its first tick until it
+empties): the exact tick frames sent, presence changes and kicks. The relay
+writes one `Cycle` per tick cycle (all rooms' ticks) as one transaction, on
+one writer thread, before any of those ticks is delivered (write before send).
+
+`TickLog` knows nothing of SQLite: `SQLiteTickLog` (the default, durable) and
+`MemoryTickLog` (tests, reference behaviour) implement it, and a later
+Redis-backed log can sit beside them. Methods are synchronous: the recorder
+calls writes on its writer thread and short chunked reads on the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tickcast import wire
+from tickcast.errors import TickcastError
+from tickcast.proto import pb
+
+
+class StoreError(TickcastError):
+    """The tick log cannot be used (bad data dir, corrupt database, full disk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchStart:
+    """A match that begins in this cycle (its id is assigned by the recorder)."""
+
+    id: int
+    room: str
+    tick_rate: int
+    started_at: float
+    server_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchEnd:
+    id: int
+    ended_at: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """A connection of a match's room that the server kicked."""
+
+    match_id: int
+    at: float
+    player_id: str
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class Cycle:
+    """Everything one tick cycle adds to the log: written as one transaction."""
+
+    begins: list[MatchStart] = field(default_factory=list)
+    ticks: list[tuple[int, int, bytes]] = field(default_factory=list)  # (match, number, frame)
+    kicks: list[Kick] = field(default_factory=list)
+    ends: list[MatchEnd] = field(default_factory=list)
+
+    def extend(self, other: Cycle) -> None:
+        """Merge a later cycle into this one (group commit keeps the order)."""
+        self.begins.extend(other.begins)
+        self.ticks.extend(other.ticks)
+        self.kicks.extend(other.kicks)
+        self.ends.extend(other.ends)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchInfo:
+    """One recorded match, as listed by `tickcast matches`."""
+
+    id: int
+    room: str
+    started_at: float
+    ended_at: float | None
+    end_reason: str
+    tick_rate: int
+    players: list[str]
+    tick_count: int
+    server_id: str = ""
+
+    @property
+    def live(self) -> bool:
+        """Not ended: a running match, or one to restore after a crash."""
+        return self.ended_at is None
+
+
+@dataclass(slots=True)
+class PlayerState:
+    """A player of a match, rebuilt from its ticks."""
+
+    player_id: str
+    slot: int
+    last_seq: int = 0
+    member: bool = False
+    join_tick: int = 0
+    left_tick: int = 0
+
+
+@dataclass(slots=True)
+class RoomState:
+    """What a room needs to go on after a restart (see `rebuild_room_state`)."""
+
+    match: MatchInfo
+    last_tick: int = 0
+    chain: bytes = b""
+    players: dict[int, PlayerState] = field(default_factory=dict)  # by slot
+    history: list[tuple[int, bytes]] = field(default_factory=list)  # the newest ticks
+
+    @property
+    def members(self) -> list[PlayerState]:
+        return [p for p in self.players.values() if p.member]
+
+
+class TickLog(Protocol):
+    """A durable (or not) record of matches. See the module docstring."""
+
+    def next_match_id(self) -> int:
+        """An id no match of this log has used (the recorder assigns ids itself,
+        so a cycle can begin a match and add its first tick without a round trip)."""
+        ...
+
+    def write_cycle(self, cycle: Cycle) -> None:
+        """Write the cycle atomically: all of it or (on error, raised) none of it."""
+        ...
+
+    def read_ticks(
+        self, match_id: int, first: int, last: int | None = None, limit: int = 256
+    ) -> list[tuple[int, bytes]]:
+        """Up to `limit` ticks numbered first..last (inclusive), in order."""
+        ...
+
+    def matches(self) -> list[MatchInfo]:
+        """Every match, oldest first."""
+        ...
+
+    def match(self, match_id: int) -> MatchInfo | None: ...
+
+    def kicks(self, match_id: int) -> list[Kick]: ...
+
+    def prune(self, older_than: float | None, max_bytes: int | None) -> list[int]:
+        """Delete ended matches that ended before `older_than` (a time.time()), then
+        the oldest ended ones while the log is over `max_bytes`. Live matches are
+        never pruned. Returns the ids deleted."""
+        ...
+
+    def size_bytes(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def iter_ticks(
+    log: TickLog, match_id: int, first: int = 1, chunk: int = 512
+) -> Iterator[tuple[int, bytes]]:
+    """Every tick of a match from `first`, read a chunk at a time (bounded memory)."""
+    n = first
+    while True:
+        rows = log.read_ticks(match_id, n, None, chunk)
+        if not rows:
+            return
+        yield from rows
+        n = rows[-1][0] + 1
+
+
+def tick_of_frame(frame: bytes) -> pb.Tick:
+    """Parse a stored tick frame (length prefix + ServerMessage{tick})."""
+    msg = wire.decode_server_frame_body(frame[wire.prefix_length(frame) :])
+    if not msg.HasField("tick"):
+        raise ValueError("frame is not a Tick")
+    return msg.tick
+
+
+def rebuild_room_state(
+    match: MatchInfo, ticks: Iterable[tuple[int, bytes]], keep: int
+) -> RoomState:
+    """Replay a match's ticks: slots, membership, last seq of each player, the chain,
+    and the newest `keep` frames (for the ring). Streams: memory is O(keep + players)."""
+    state = RoomState(match)
+    players = state.players
+    history = state.history
+    for number, frame in ticks:
+        tick = tick_of_frame(frame)
+        for m in tick.joined:
+            p = players.get(m.slot)
+            if p is None:
+                p = players[m.slot] = PlayerState(m.player_id, m.slot)
+            p.member = True
+            p.join_tick = number
+            p.left_tick = 0
+        for slot in tick.left:
+            p = players.get(slot)
+            if p is not None:
+                p.member = False
+                p.left_tick = number
+        for i in tick.inputs:
+            p = players.get(i.slot)
+            if p is not None and i.seq > p.last_seq:
+                p.last_seq = i.seq
+        state.last_tick = number
+        state.chain = tick.chain
+        history.append((number, frame))
+        if len(history) > 2 * keep:
+            del history[: len(history) - keep]
+    if len(history) > keep:
+        del history[: len(history) - keep]
+    return state
+
+
+@dataclass(slots=True)
+class _MemoryMatch:
+    start: MatchStart
+    ended_at: float | None = None
+    end_reason: str = ""
+    players: list[str] = field(default_factory=list)
+    ticks: dict[int, bytes] = field(default_factory=dict)
+
+
+class MemoryTickLog:
+    """A `TickLog` in memory: nothing survives the process. For tests, and the
+    reference behaviour other logs must match. Thread-safe (one lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._matches: dict[int, _MemoryMatch] = {}
+        self._kicks: list[Kick] = []
+        self.cycles_written = 0
+
+    def next_match_id(self) -> int:
+        with self._lock:
+            return max(self._matches, default=0) + 1
+
+    def write_cycle(self, cycle: Cycle) -> None:
+        with self._lock:
+            for b in cycle.begins:
+                self._matches[b.id] = _MemoryMatch(b)
+            for match_id, number, frame in cycle.ticks:
+                m = self._matches[match_id]
+                m.ticks[number] = frame
+                for member in tick_of_frame(frame).joined:
+                    if member.player_id not in m.players:
+                        m.players.append(member.player_id)
+            self._kicks.extend(cycle.kicks)
+            for e in cycle.ends:
+                ended = self._matches.get(e.id)
+                if ended is not None:
+                    ended.ended_at, ended.end_reason = e.ended_at, e.reason
+            self.cycles_written += 1
+
+    def read_ticks(
+        self, match_id: int, first: int, last: int | None = None, limit: int = 256
+    ) -> list[tuple[int, bytes]]:
+        with self._lock:
+            m = self._matches.get(match_id)
+            ticks = m.ticks if m is not None else {}
+            numbers = sorted(n for n in ticks if n >= first and (last is None or n <= last))
+            return [(n, ticks[n]) for n in numbers[:limit]]
+
+    def _info(self, match_id: int) -> MatchInfo:
+        m = self._matches[match_id]
+        return MatchInfo(
+            id=match_id,
+            room=m.start.room,
+            started_at=m.start.started_at,
+            ended_at=m.ended_at,
+            end_reason=m.end_reason,
+            tick_rate=m.start.tick_rate,
+            players=list(m.players),
+            tick_count=max(m.ticks, default=0),
+            server_id=m.start.server_id,
+        )
+
+    def matches(self) -> list[MatchInfo]:
+        with self._lock:
+            return [self._info(i) for i in sorted(self._matches)]
+
+    def match(self, match_id: int) -> MatchInfo | None:
+        with self._lock:
+            return self._info(match_id) if match_id in self._matches else None
+
+    def kicks(self, match_id: int) -> list[Kick]:
+        with self._lock:
+            return [k for k in self._kicks if k.match_id == match_id]
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            return sum(len(f) for m in self._matches.values() for f in m.ticks.values())
+
+    def prune(self, older_than: float | None, max_bytes: int | None) -> list[int]:
+        with self._lock:
+            ended = sorted(
+                (m.ended_at, i) for i, m in self._matches.items() if m.ended_at is not None
+            )
+        deleted: list[int] = []
+        for ended_at, i in ended:
+            old = older_than is not None and ended_at < older_than
+            over = bool(max_bytes) and self.size_bytes() > (max_bytes or 0)
+            if not (old or over):
+                break  # sorted by end time: nothing later is older, and size is fine
+            with self._lock:
+                del self._matches[i]
+                self._kicks = [k for k in self._kicks if k.match_id != i]
+            deleted.append(i)
+        return deleted
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,444 @@
+"""The recorder: write before send on one writer thread, and restore after a restart.
+
+The relay produces every room's tick of a cycle and hands the cycle to
+`Recorder.record` instead of delivering it. The recorder turns it into a
+`Cycle` (cheap: frames are already encoded) and queues it for its writer
+thread, which commits it in one transaction and then asks the loop to deliver
+it. So no client receives a tick the log does not have, and the loop never
+waits for the disk.
+
+Order and slow commits: one thread, a FIFO queue, and deliveries scheduled
+with `call_soon_threadsafe` (FIFO too), so cycles are delivered in the order
+they were produced. If a commit is slow, the cycles produced meanwhile queue
+behind it and the thread commits all of them in the next transaction (group
+commit): the ticker is never delayed, clients see the ticks late (latency),
+never out of order and never lost. A backlog of over a second is logged.
+
+A failing disk (full, I/O error, read-only): the failed cycle and every later
+one is delivered without being recorded; the server keeps relaying, recording
+stays off until a restart, and an ERROR says so. We chose the game over the
+record: a full disk should not end every match on the server. What was
+committed before stays consistent (a prefix of each match); after a restart a
+resume past that prefix gets `RESUME_UNAVAILABLE`.
+
+Restore: at start, every match still open in the log (the process died, or
+shut down, with members in the room) is rebuilt by replaying its ticks
+(`rebuild_room_state`); rooms with members wait for them for the reconnect
+grace, and a match without members is ended at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import statistics
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+from tickcast import wire
+from tickcast.config import Config
+from tickcast.errors import reason_name
+from tickcast.proto import pb
+from tickcast.room import Player, Room
+from tickcast.store.log import (
+    Cycle,
+    Kick,
+    MatchEnd,
+    MatchStart,
+    StoreError,
+    TickLog,
+    iter_ticks,
+    rebuild_room_state,
+)
+
+if TYPE_CHECKING:
+    from tickcast.relay import Relay
+    from tickcast.server import Server
+    from tickcast.session import Session
+
+log = logging.getLogger("tickcast.store")
+
+CATCHUP_CHUNK_TICKS = 256
+"""Ticks one catch-up read takes from the log: the memory a late joiner costs."""
+GROUP_COMMIT_MAX = 256
+"""Most cycles the writer merges into one transaction when it has fallen behind."""
+PRUNE_INTERVAL = 3600.0
+WRITER_SWITCH_INTERVAL = 0.0005
+"""sys.setswitchinterval while recording: how long the writer may wait for the GIL."""
+
+
+class _Queued(NamedTuple):
+    cycle: Cycle
+    produced: list[tuple[Room, bytes]]
+    queued_at: float  # time.perf_counter(): the loop's clock may tick in whole ms (uvloop)
+
+
+_STOP = None  # queued by close(): the writer commits what is before it and ends
+
+
+def tick_number(frame: bytes) -> int:
+    """The number of an encoded tick frame: `Tick.number` (field 1, never 0) comes first."""
+    pos = wire.prefix_length(frame) + 1  # skip the length and ServerMessage.tick's tag
+    _, pos = wire.decode_varint(frame, pos)  # the Tick's length
+    return wire.decode_varint(frame, pos + 1)[0]  # skip Tick.number's tag
+
+
+class LogArchive:
+    """A room's older ticks, read from the log (`room.Archive`)."""
+
+    def __init__(self, reader: TickLog, match_id: int) -> None:
+        self.log = reader
+        self.match_id = match_id
+
+    def first_kept(self) -> int:
+        return 1
+
+    def reader(self, room: Room) -> LogCatchup:
+        return LogCatchup(self.log, self.match_id, room)
+
+
+class LogCatchup:
+    """One connection's catch-up source: the log a chunk at a time for ticks older than
+    the room's ring, the ring for recent ones. Holds at most one chunk."""
+
+    __slots__ = ("log", "match_id", "room", "_chunk", "_lo", "_hi", "reads", "max_chunk")
+
+    def __init__(self, reader: TickLog, match_id: int, room: Room) -> None:
+        self.log = reader
+        self.match_id = match_id
+        self.room = room
+        self._chunk: dict[int, bytes] = {}
+        self._lo = self._hi = 0  # the chunk covers _lo.._hi-1
+        self.reads = 0
+        self.max_chunk = 0
+
+    def first_kept(self) -> int:
+        return 1
+
+    def last_sent(self) -> int:
+        return self.room.last_sent()
+
+    def frame(self, number: int) -> bytes | None:
+        room = self.room
+        ring_first = room.ring_first()
+        if number >= ring_first:
+            self._chunk = {}
+            return room.frame(number)
+        if not self._lo <= number < self._hi:
+            hi = min(ring_first, number + CATCHUP_CHUNK_TICKS)
+            rows = self.log.read_ticks(self.match_id, number, hi - 1, CATCHUP_CHUNK_TICKS)
+            self._chunk = dict(rows)
+            self._lo, self._hi = number, hi
+            self.reads += 1
+            self.max_chunk = max(self.max_chunk, len(rows))
+        return self._chunk.get(number)
+
+
+class Recorder:
+    """A server `Service`: the tick log's writer thread. See the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        open_log: Callable[[], TickLog] | None = None,
+        open_reader: Callable[[], TickLog] | None = None,
+    ) -> None:
+        self.config = config
+        if open_log is None:
+            from tickcast.store.sqlite import SQLiteTickLog
+
+            def open_log() -> TickLog:
+                return SQLiteTickLog(
+                    config.data_dir,
+                    durability=config.durability,
+                    check=True,
+                    background_checkpoints=True,
+                )
+
+            def open_reader() -> TickLog:
+                return SQLiteTickLog(config.data_dir, create=False)
+
+        self._open_log = open_log
+        self._open_reader = open_reader
+        self.log: TickLog | None = None
+        self.reader: TickLog | None = None
+        self._relay: Relay | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._matches: dict[Room, int] = {}  # open matches of live rooms
+        self._next_id = 1
+        self._pending = 0  # cycles queued, not yet delivered
+        self._last_prune = 0.0
+        self.failed: BaseException | None = None  # seen by the loop
+        self._broken: BaseException | None = None  # seen by the writer thread
+        self.cycles_committed = 0
+        self.commits = 0
+        self.max_backlog = 0
+        self.rooms_restored = 0
+        # seconds from record() to delivery, per cycle: the latency write before send adds
+        self.delays: deque[float] = deque(maxlen=100_000)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        """Open (and check) the log; raises StoreError. Call before listening, so a
+        bad data dir or a damaged database stops the server before it accepts anyone."""
+        if self.log is not None:
+            return
+        self.log = self._open_log()
+        self.reader = self._open_reader() if self._open_reader is not None else self.log
+        self._next_id = self.log.next_match_id()
+
+    async def start(self, server: Server) -> None:
+        # Nothing here awaits before the relay has its restored rooms: the listener
+        # is open already, but no Hello can be handled until we yield.
+        self.open()
+        assert self.log is not None
+        self._loop = asyncio.get_running_loop()
+        self._relay = relay = server.relay
+        self._prune()
+        restored = self._restore(relay, self._loop.time())
+        relay.recorder = self
+        # The writer needs the GIL back after every SQLite call; a busy loop keeps it
+        # for a whole switch interval (default 5 ms) each time, several times a cycle.
+        if sys.getswitchinterval() > WRITER_SWITCH_INTERVAL:
+            sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
+        self._thread = threading.Thread(target=self._run, name="tickcast-store", daemon=True)
+        self._thread.start()
+        if restored:
+            log.info("restored %d room(s) from %s", restored, self.describe())
+
+    def summary(self) -> str:
+        """Counters and the delay write before send added, for the closing log line."""
+        text = (
+            f"{self.cycles_committed} cycles in {self.commits} commits, "
+            f"max backlog {self.max_backlog}"
+        )
+        if len(self.delays) >= 2:
+            q = statistics.quantiles(self.delays, n=100)
+            text += (
+                f"; record-to-deliver delay p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
+                f"max {max(self.delays) * 1e3:.2f} ms"
+            )
+        return text
+
+    def describe(self) -> str:
+        return str(getattr(self.log, "path", type(self.log).__name__))
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+
+    async def wait_closed(self) -> None:
+        thread = self._thread
+        if thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, thread.join)
+            self._thread = None
+            log.info("tick log: %s", self.summary())
+        for lg in {id(x): x for x in (self.reader, self.log) if x is not None}.values():
+            lg.close()
+        self.log = self.reader = None
+
+    # ------------------------------------------------------------ restore
+
+    def _restore(self, relay: Relay, now: float) -> int:
+        assert self.log is not None and self.reader is not None
+        ends: list[MatchEnd] = []
+        restored = 0
+        for match in self.log.matches():
+            if not match.live:
+                continue
+            state = rebuild_room_state(
+                match, iter_ticks(self.reader, match.id), self.config.history_ticks
+            )
+            if not state.members or match.room in relay.rooms:
+                ends.append(MatchEnd(match.id, time.time(), "no members at restart"))
+                continue
+            players = []
+            for ps in state.players.values():
+                p = Player(ps.player_id, ps.slot)
+                p.last_seq, p.member = ps.last_seq, ps.member
+                p.join_tick, p.left_tick = ps.join_tick, ps.left_tick
+                players.append(p)
+            room = Room.restored(
+                match.room,
+                self.config,
+                last_tick=state.last_tick,
+                chain=state.chain,
+                players=players,
+                history=state.history,
+                now=now,
+            )
+            room.archive = LogArchive(self.reader, match.id)
+            self._matches[room] = match.id
+            relay.adopt(room)
+            restored += 1
+            log.info(
+                "restored room %s (match %d) at tick %d with %d member(s); they have %g s "
+                "to come back",
+                match.room,
+                match.id,
+                state.last_tick,
+                len(state.members),
+                self.config.reconnect_grace,
+            )
+        if ends:
+            self.log.write_cycle(Cycle(ends=ends))
+        self.rooms_restored = restored
+        return restored
+
+    # ------------------------------------------------------------ the loop side
+
+    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
+        """Queue one cycle for the writer; its ticks are delivered after the commit."""
+        cycle = Cycle()
+        matches = self._matches
+        for room, frame in produced:
+            match_id = matches.get(room)
+            if match_id is None:
+                match_id = self._begin(room, cycle)
+            cycle.ticks.append((match_id, tick_number(frame), frame))
+        for room in gone:
+            match_id = matches.pop(room, None)
+            if match_id is not None:
+                reason = "closed" if room.members else "empty"
+                cycle.ends.append(MatchEnd(match_id, time.time(), reason))
+        if self.failed is not None or self._thread is None:
+            if produced and self._relay is not None:
+                self._relay.deliver(produced)
+            return
+        self._pending += 1
+        if self._pending > self.max_backlog:
+            self.max_backlog = self._pending
+            if self._pending == self.config.tick_rate:
+                log.warning("tick log is a second behind (%d cycles queued)", self._pending)
+        self._queue.put(_Queued(cycle, produced, time.perf_counter()))
+
+    def kicked(self, session: Session) -> None:
+        """Record a kick (not a Leave) of a session of a recorded room."""
+        room = session.closed_room
+        match_id = self._matches.get(room) if room is not None else None
+        if match_id is None or session.close_reason == pb.REASON_UNSPECIFIED:
+            return
+        kick = Kick(
+            match_id,
+            time.time(),
+            session.player_id,
+            reason_name(session.close_reason),
+            session.close_detail,
+        )
+        if self.failed is None and self._thread is not None:
+            self._pending += 1
+            self._queue.put(_Queued(Cycle(kicks=[kick]), [], time.perf_counter()))
+
+    def _begin(self, room: Room, cycle: Cycle) -> int:
+        match_id = self._next_id
+        self._next_id += 1
+        self._matches[room] = match_id
+        cycle.begins.append(
+            MatchStart(match_id, room.name, room.tick_rate, time.time(), self.config.server_id)
+        )
+        if self.reader is not None:
+            room.archive = LogArchive(self.reader, match_id)
+        log.info("room %s: match %d begins", room.name, match_id)
+        return match_id
+
+    def _delivered(
+        self,
+        batch: list[list[tuple[Room, bytes]]],
+        queued: list[float],
+        error: BaseException | None,
+    ) -> None:
+        self._pending -= len(batch)
+        now = time.perf_counter()
+        self.delays.extend(now - t for t, p in zip(queued, batch, strict=True) if p)
+        if error is not None and self.failed is None:
+            self.failed = error
+            for room in self._matches:
+                room.archive = None  # the log misses ticks from here on: the ring only
+            log.error(
+                "tick log %s: write failed (%s); relaying goes on WITHOUT recording until "
+                "a restart: free disk space or fix the data dir, then restart",
+                self.describe(),
+                error,
+            )
+        relay = self._relay
+        if relay is None:
+            return
+        for produced in batch:
+            if produced:
+                relay.deliver(produced)
+
+    # ------------------------------------------------------------ the writer thread
+
+    def _run(self) -> None:
+        q = self._queue
+        assert self.log is not None and self._loop is not None
+        loop = self._loop
+        stop = False
+        while not stop:
+            items = [q.get()]
+            while len(items) < GROUP_COMMIT_MAX:
+                try:
+                    items.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            cycle = Cycle()
+            batch: list[list[tuple[Room, bytes]]] = []
+            queued: list[float] = []
+            for item in items:
+                if item is None:
+                    stop = True
+                    continue
+                cycle.extend(item.cycle)
+                batch.append(item.produced)
+                queued.append(item.queued_at)
+            error: BaseException | None = None
+            if batch and self._broken is None:
+                try:
+                    self.log.write_cycle(cycle)
+                    self.commits += 1
+                    self.cycles_committed += len(batch)
+                except Exception as exc:  # disk full, I/O error, read-only file...
+                    error = self._broken = exc
+            if batch:
+                try:
+                    loop.call_soon_threadsafe(self._delivered, batch, queued, error)
+                except RuntimeError:  # the loop is closed: nobody to deliver to
+                    return
+            if self._broken is None:
+                self._maybe_prune()
+
+    def _maybe_prune(self) -> None:
+        if time.monotonic() - self._last_prune >= PRUNE_INTERVAL:
+            try:
+                self._prune()
+            except Exception as exc:  # pruning is housekeeping: never fatal
+                log.warning("tick log pruning failed: %s", exc)
+
+    def _prune(self) -> None:
+        assert self.log is not None
+        self._last_prune = time.monotonic()
+        cfg = self.config
+        if not (cfg.retention_days or cfg.max_data_bytes):
+            return
+        older = time.time() - cfg.retention_days * 86400 if cfg.retention_days else None
+        deleted = self.log.prune(older, cfg.max_data_bytes or None)
+        if deleted:
+            log.info("tick log: pruned %d ended match(es): %s", len(deleted), deleted)
+
+
+def open_recorder(config: Config) -> Recorder:
+    """The recorder `tickcast serve` runs, with its log opened and checked (StoreError)."""
+    recorder = Recorder(config)
+    recorder.open()
+    return recorder
+
+
+__all__ = ["LogArchive", "LogCatchup", "Recorder", "StoreError", "open_recorder", "tick_number"]

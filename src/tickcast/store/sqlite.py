@@ -1,0 +1,357 @@
+"""`SQLiteTickLog`: the default tick log, one SQLite file in WAL mode.
+
+WAL lets the loop read old ticks (catch-up, `tickcast export`) while the
+writer thread commits, and makes a commit one sequential append to the WAL.
+`synchronous=NORMAL` (durability "normal") survives any crash of the process:
+a committed transaction is in the OS page cache, and the OS writes it even if
+we are SIGKILLed; `FULL` also fsyncs the WAL at every commit, so it survives a
+power loss too, at the cost of one fsync per tick cycle.
+
+The recorder uses two connections: one for writes, opened (and checked) on
+the loop before listening and from then on used only by its writer thread,
+and one on the loop for short chunked catch-up reads.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from tickcast.store.log import (
+    Cycle,
+    Kick,
+    MatchInfo,
+    StoreError,
+    tick_of_frame,
+)
+
+DB_NAME = "ticks.sqlite3"
+CHECKPOINT_INTERVAL = 0.5  # seconds between background WAL checkpoints
+BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL: the commit checkpoints itself after all
+ROWS_PER_INSERT = 2000  # x 3 parameters: under SQLite's default limit of 32,766
+_INSERT_TICKS: dict[int, str] = {}  # statement text by row count (the cache keeps them prepared)
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS matches (
+    id INTEGER PRIMARY KEY,
+    room TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    end_reason TEXT NOT NULL DEFAULT '',
+    tick_rate INTEGER NOT NULL,
+    players TEXT NOT NULL DEFAULT '',
+    tick_count INTEGER NOT NULL DEFAULT 0,
+    server_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS ticks (
+    match_id INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    frame BLOB NOT NULL,
+    PRIMARY KEY (match_id, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS presence (
+    match_id INTEGER NOT NULL,
+    tick INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    player_id TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS presence_match ON presence (match_id, tick);
+CREATE TABLE IF NOT EXISTS kicks (
+    match_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    player_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kicks_match ON kicks (match_id);
+"""
+
+FIX_HINT = (
+    "move it aside and start again (the server then starts a new, empty log), or try "
+    "`sqlite3 {path} '.recover' | sqlite3 recovered.sqlite3` to salvage what is readable"
+)
+
+
+def _writable(directory: Path) -> bool:
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
+def db_path(data_dir: str | os.PathLike[str]) -> Path:
+    return Path(data_dir) / DB_NAME
+
+
+class SQLiteTickLog:
+    """A `TickLog` in one SQLite database file. See the module docstring."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        durability: str = "normal",
+        create: bool = True,
+        check: bool = False,
+        background_checkpoints: bool = False,
+    ) -> None:
+        self.path = db_path(data_dir)
+        self._checkpointer: threading.Thread | None = None
+        self._closing = threading.Event()
+        if not create and not self.path.exists():
+            raise StoreError(f"no tick log at {self.path}")
+        if create:
+            self._prepare_dir(Path(data_dir))
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        try:
+            self.db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the tick log {self.path}: {exc}") from None
+        try:
+            if existed and check:
+                self._quick_check()
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+            if create:
+                if not existed:
+                    # must precede the first table: lets prune() give pages back to the OS
+                    self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                self.db.executescript(SCHEMA)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+            if background_checkpoints:
+                self._start_checkpointer()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise StoreError(
+                    f"the tick log {self.path} is not writable ({exc}): fix the permissions "
+                    "of the file and its directory, or choose another --data-dir"
+                ) from None
+            raise StoreError(
+                f"the tick log {self.path} is damaged ({exc}): " + FIX_HINT.format(path=self.path)
+            ) from None
+
+    @staticmethod
+    def _prepare_dir(data_dir: Path) -> None:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data dir {data_dir}: {exc.strerror}") from None
+        if not _writable(data_dir):
+            raise StoreError(
+                f"the data dir {data_dir} is not writable by this user: "
+                "fix its permissions, or choose another with --data-dir"
+            )
+
+    def _quick_check(self) -> None:
+        try:
+            rows = self.db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            rows = [(str(exc),)]
+        if rows != [("ok",)]:
+            problems = "; ".join(str(r[0]) for r in rows[:3])
+            raise StoreError(
+                f"the tick log {self.path} failed PRAGMA quick_check ({problems}); "
+                "refusing to start over it: " + FIX_HINT.format(path=self.path)
+            )
+
+    # ------------------------------------------------------------ writes
+
+    def next_match_id(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM matches").fetchone()
+        return int(row[0])
+
+    def write_cycle(self, cycle: Cycle) -> None:
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            if cycle.begins:
+                db.executemany(
+                    "INSERT INTO matches (id, room, started_at, tick_rate, server_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(b.id, b.room, b.started_at, b.tick_rate, b.server_id) for b in cycle.begins],
+                )
+            if cycle.ticks:
+                self._insert_ticks(cycle.ticks)
+                self._presence(cycle.ticks)
+            if cycle.kicks:
+                db.executemany(
+                    "INSERT INTO kicks VALUES (?, ?, ?, ?, ?)",
+                    [(k.match_id, k.at, k.player_id, k.reason, k.detail) for k in cycle.kicks],
+                )
+            for e in cycle.ends:
+                db.execute(
+                    "UPDATE matches SET ended_at = ?, end_reason = ?, tick_count = "
+                    "(SELECT COALESCE(MAX(number), 0) FROM ticks WHERE match_id = ?) "
+                    "WHERE id = ?",
+                    (e.ended_at, e.reason, e.id, e.id),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _insert_ticks(self, ticks: list[tuple[int, int, bytes]]) -> None:
+        """One multi-row INSERT per chunk: the sqlite3 module releases the GIL for each
+        statement step, and a writer thread that must win the GIL back from a busy loop
+        once per row (executemany) would wait a switch interval (5 ms) per row."""
+        for i in range(0, len(ticks), ROWS_PER_INSERT):
+            chunk = ticks[i : i + ROWS_PER_INSERT]
+            sql = _INSERT_TICKS.get(len(chunk))
+            if sql is None:
+                sql = "INSERT INTO ticks VALUES " + ",".join(["(?,?,?)"] * len(chunk))
+                if len(_INSERT_TICKS) < 64:
+                    _INSERT_TICKS[len(chunk)] = sql
+            self.db.execute(sql, [v for row in chunk for v in row])
+
+    def _presence(self, ticks: list[tuple[int, int, bytes]]) -> None:
+        """Presence rows, from the frames themselves (off the loop, on the writer thread).
+
+        A tick with presence has a `joined` (tag 0x1a) or `left` (0x22) field after its
+        inputs: a cheap byte test keeps the parse off the common, presence-free tick."""
+        rows: list[tuple[int, int, int, str, str]] = []
+        for match_id, number, frame in ticks:
+            if b"\x1a" not in frame and b"\x22" not in frame:
+                continue
+            tick = tick_of_frame(frame)
+            for m in tick.joined:
+                rows.append((match_id, number, m.slot, m.player_id, "join"))
+            for slot in tick.left:
+                rows.append((match_id, number, slot, "", "leave"))
+        if rows:
+            self.db.executemany("INSERT INTO presence VALUES (?, ?, ?, ?, ?)", rows)
+            for match_id in {r[0] for r in rows if r[4] == "join"}:
+                self.db.execute(
+                    "UPDATE matches SET players = (SELECT group_concat(player_id, ',') FROM "
+                    "(SELECT player_id FROM presence WHERE match_id = ? AND event = 'join' "
+                    "GROUP BY player_id ORDER BY MIN(rowid))) WHERE id = ?",
+                    (match_id, match_id),
+                )
+
+    # ------------------------------------------------------------ reads
+
+    def read_ticks(
+        self, match_id: int, first: int, last: int | None = None, limit: int = 256
+    ) -> list[tuple[int, bytes]]:
+        if last is None:
+            last = 1 << 62
+        rows = self.db.execute(
+            "SELECT number, frame FROM ticks WHERE match_id = ? AND number BETWEEN ? AND ? "
+            "ORDER BY number LIMIT ?",
+            (match_id, first, last, limit),
+        ).fetchall()
+        return [(int(n), bytes(f)) for n, f in rows]
+
+    _MATCH_COLUMNS = (
+        "id, room, started_at, ended_at, end_reason, tick_rate, players, "
+        "CASE WHEN ended_at IS NULL THEN "
+        "(SELECT COALESCE(MAX(number), 0) FROM ticks WHERE match_id = matches.id) "
+        "ELSE tick_count END, server_id"
+    )
+
+    @staticmethod
+    def _info(row: tuple[object, ...]) -> MatchInfo:
+        mid, room, started, ended, reason, rate, players, count, server_id = row
+        return MatchInfo(
+            id=int(mid),  # type: ignore[call-overload]
+            room=str(room),
+            started_at=float(started),  # type: ignore[arg-type]
+            ended_at=None if ended is None else float(ended),  # type: ignore[arg-type]
+            end_reason=str(reason),
+            tick_rate=int(rate),  # type: ignore[call-overload]
+            players=[p for p in str(players or "").split(",") if p],
+            tick_count=int(count),  # type: ignore[call-overload]
+            server_id=str(server_id),
+        )
+
+    def matches(self) -> list[MatchInfo]:
+        rows = self.db.execute(f"SELECT {self._MATCH_COLUMNS} FROM matches ORDER BY id")
+        return [self._info(r) for r in rows.fetchall()]
+
+    def match(self, match_id: int) -> MatchInfo | None:
+        row = self.db.execute(
+            f"SELECT {self._MATCH_COLUMNS} FROM matches WHERE id = ?", (match_id,)
+        ).fetchone()
+        return None if row is None else self._info(row)
+
+    def kicks(self, match_id: int) -> list[Kick]:
+        rows = self.db.execute(
+            "SELECT match_id, at, player_id, reason, detail FROM kicks WHERE match_id = ? "
+            "ORDER BY rowid",
+            (match_id,),
+        ).fetchall()
+        return [Kick(int(m), float(a), str(p), str(r), str(d)) for m, a, p, r, d in rows]
+
+    # ------------------------------------------------------------ retention
+
+    def size_bytes(self) -> int:
+        """Bytes in use (pages not on the free list), WAL excluded."""
+        page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def prune(self, older_than: float | None, max_bytes: int | None) -> list[int]:
+        ended = self.db.execute(
+            "SELECT id, ended_at FROM matches WHERE ended_at IS NOT NULL ORDER BY ended_at, id"
+        ).fetchall()
+        deleted: list[int] = []
+        for match_id, ended_at in ended:
+            old = older_than is not None and ended_at < older_than
+            over = bool(max_bytes) and self.size_bytes() > (max_bytes or 0)
+            if not (old or over):
+                break  # sorted by end time: nothing later is older, and size is fine
+            self._delete_match(int(match_id))
+            deleted.append(int(match_id))
+        if deleted:
+            self.db.execute("PRAGMA incremental_vacuum")
+        return deleted
+
+    def _delete_match(self, match_id: int) -> None:
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            for table in ("ticks", "presence", "kicks"):
+                db.execute(f"DELETE FROM {table} WHERE match_id = ?", (match_id,))
+            db.execute("DELETE FROM matches WHERE id = ? AND ended_at IS NOT NULL", (match_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _start_checkpointer(self) -> None:
+        """Copy the WAL back into the database from a thread of its own.
+
+        SQLite's automatic checkpoint runs inside the commit that crosses the WAL
+        limit, and (durability normal or full) fsyncs the database: a commit that
+        waits for that delays a whole tick cycle. A PASSIVE checkpoint on another
+        connection never blocks the writer; the automatic one stays as a backstop
+        at a limit it should not reach."""
+        self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+        def run() -> None:
+            try:
+                while not self._closing.wait(CHECKPOINT_INTERVAL):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:  # a failing disk: the writer reports it
+                pass
+            finally:
+                conn.close()
+
+        self._checkpointer = threading.Thread(target=run, name="tickcast-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+        self.db.close()

@@ -1,0 +1,130 @@
+"""The tick-log interface: the memory and SQLite logs behave the same."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tickcast.config import Config
+from tickcast.room import Room
+from tickcast.store.log import (
+    Cycle,
+    MatchEnd,
+    MatchStart,
+    MemoryTickLog,
+    TickLog,
+    iter_ticks,
+    rebuild_room_state,
+    tick_of_frame,
+)
+from tickcast.store.recorder import tick_number
+from tickcast.store.sqlite import SQLiteTickLog
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def tick_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TickLog]:
+    lg: TickLog = MemoryTickLog() if request.param == "memory" else SQLiteTickLog(tmp_path)
+    yield lg
+    lg.close()
+
+
+def frames_of_a_match(n: int, tick_rate: int = 30) -> tuple[Room, list[bytes]]:
+    """Real tick frames from a room with two players (one leaves at tick 5)."""
+    from tickcast.room import Player
+
+    room = Room("r", Config(tick_rate=tick_rate, server_id="t", reconnect_grace=1e9))
+    a, b = Player("ada", 1), Player("bob", 2)
+    room.players = {"ada": a, "bob": b}
+    room._next_slot = 3
+    room._admit(a, "ada")
+    room._admit(b, "bob")
+    frames = []
+    for t in range(1, n + 1):
+        room.submit(a, t, b"a%d" % t)
+        if t == 5:
+            room._drop_membership(b)
+        frame = room.produce(float(t))
+        assert frame is not None
+        room.deliver(frame)
+        frames.append(frame)
+    return room, frames
+
+
+def test_tick_number_reads_the_frame_header() -> None:
+    _, frames = frames_of_a_match(300)
+    assert [tick_number(f) for f in frames] == list(range(1, 301))
+
+
+def test_cycles_matches_and_chunked_reads(tick_log: TickLog) -> None:
+    _, frames = frames_of_a_match(20)
+    mid = tick_log.next_match_id()
+    tick_log.write_cycle(
+        Cycle(begins=[MatchStart(mid, "r", 30, time.time())], ticks=[(mid, 1, frames[0])])
+    )
+    for n in range(2, 21):
+        tick_log.write_cycle(Cycle(ticks=[(mid, n, frames[n - 1])]))
+    assert tick_log.next_match_id() == mid + 1
+    info = tick_log.match(mid)
+    assert info is not None and info.live and info.tick_count == 20
+    assert info.players == ["ada", "bob"]
+    assert tick_log.read_ticks(mid, 5, 7) == [(5, frames[4]), (6, frames[5]), (7, frames[6])]
+    assert [n for n, _ in tick_log.read_ticks(mid, 15, None, 3)] == [15, 16, 17]
+    assert [f for _, f in iter_ticks(tick_log, mid, 1, chunk=3)] == frames
+    tick_log.write_cycle(Cycle(ends=[MatchEnd(mid, time.time(), "empty")]))
+    info = tick_log.match(mid)
+    assert info is not None and not info.live and info.end_reason == "empty"
+    assert info.tick_count == 20
+    assert [m.id for m in tick_log.matches()] == [mid]
+
+
+def test_a_failed_cycle_writes_nothing(tmp_path: Path) -> None:
+    tick_log = SQLiteTickLog(tmp_path)
+    _, frames = frames_of_a_match(3)
+    tick_log.write_cycle(Cycle(begins=[MatchStart(1, "r", 30, 0.0)], ticks=[(1, 1, frames[0])]))
+    with pytest.raises(sqlite3.IntegrityError):
+        # tick 1 again violates the primary key after tick 2 was inserted
+        tick_log.write_cycle(Cycle(ticks=[(1, 2, frames[1]), (1, 1, frames[0])]))
+    assert [n for n, _ in tick_log.read_ticks(1, 1)] == [1]
+    tick_log.close()
+
+
+def test_rebuild_room_state_replays_presence_seqs_and_chain() -> None:
+    room, frames = frames_of_a_match(40)
+    lg = MemoryTickLog()
+    lg.write_cycle(
+        Cycle(
+            begins=[MatchStart(1, "r", 30, 0.0)],
+            ticks=[(1, i + 1, f) for i, f in enumerate(frames)],
+        )
+    )
+    info = lg.match(1)
+    assert info is not None
+    state = rebuild_room_state(info, iter_ticks(lg, 1, chunk=7), keep=10)
+    assert state.last_tick == 40
+    assert state.chain == room.chain == tick_of_frame(frames[-1]).chain
+    assert [p.player_id for p in state.members] == ["ada"]
+    assert state.players[1].last_seq == 40 and state.players[2].left_tick == 5
+    assert state.history == [(n, frames[n - 1]) for n in range(31, 41)]
+
+
+def test_prune_by_age_and_size_never_touches_a_live_match(tick_log: TickLog) -> None:
+    _, frames = frames_of_a_match(50)
+    old = time.time() - 10 * 86400
+    for mid in (1, 2, 3):
+        tick_log.write_cycle(
+            Cycle(
+                begins=[MatchStart(mid, f"r{mid}", 30, old)],
+                ticks=[(mid, i + 1, f) for i, f in enumerate(frames)],
+            )
+        )
+    tick_log.write_cycle(Cycle(ends=[MatchEnd(1, old, "empty"), MatchEnd(2, time.time(), "x")]))
+    assert tick_log.prune(time.time() - 86400, None) == [1]
+    assert [m.id for m in tick_log.matches()] == [2, 3]
+    # a size limit below what remains: the ended match goes, the live one stays
+    assert tick_log.prune(None, 1) == [2]
+    assert [m.id for m in tick_log.matches()] == [3]
+    assert tick_log.read_ticks(3, 1, 2) == [(1, frames[0]), (2, frames[1])]
