@@ -277,7 +277,8 @@ class ClusterService:
             mirror, task = mirrored
             task.cancel()
             relay.rooms.pop(name, None)
-            mirror.close(pb.REASON_REDIRECT, "room moved to this node")
+            for s in mirror.sessions():  # its spectators come back to the room itself
+                s.kick(pb.REASON_REDIRECT, "room moved to this node", redirect=self.address)
         keep = self.config.history_ticks
         entries = await self.store.read_tail(name, keep)
         state = restore(entries, keep)
@@ -369,11 +370,27 @@ class ClusterService:
                     self._redis_ok()
                 except RedisError as exc:
                     self._redis_failed("append", exc)
+                    if self._outage_outlasted_leases():
+                        continue
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
                 for _ in batch:
                     self._cycles.popleft()
                 self._delivered(batch, accepted)
+
+    def _outage_outlasted_leases(self) -> bool:
+        """After a lease period without Redis every lease of ours has expired: no
+        queued tick can ever be written, so drop the rooms (their members retry
+        with backoff and the room is restored from its stream once Redis is back).
+        This also bounds the queue of an outage to a lease period of cycles."""
+        since = self.outage_since
+        if since is None or time.monotonic() - since < self.config.lease_seconds:
+            return False
+        self._cycles.clear()
+        for name in list(self.owned):
+            self._drop(name, "Redis unreachable for longer than the lease",
+                       pb.REASON_SERVER_SHUTDOWN)
+        return True
 
     async def _append(self, batch: list[_Cycle]) -> dict[str, bool]:
         merged: dict[str, list[tuple[int, bytes, bytes]]] = {}
@@ -436,7 +453,7 @@ class ClusterService:
             await self.store.release(name, owned.lease, 0)
         self.owned.clear()
 
-    def _drop(self, name: str, why: str) -> None:
+    def _drop(self, name: str, why: str, reason: int = pb.REASON_REDIRECT) -> None:
         """Stop hosting `name` now; its sessions go and ask again (placement
         redirects them to the new owner, or this node acquires the room anew)."""
         relay = self._relay
@@ -450,7 +467,10 @@ class ClusterService:
             del relay.rooms[name]
         relay.inputs_of_closed_rooms += owned.room.inputs_sequenced
         for s in owned.room.sessions():
-            s.kick(pb.REASON_REDIRECT, f"room {name!r} moved", redirect=self.address)
+            if reason == pb.REASON_REDIRECT:
+                s.kick(reason, f"room {name!r} moved", redirect=self.address)
+            else:
+                s.kick(reason, f"room {name!r} paused: {why}")
 
     # ------------------------------------------------------------ leases
 
