@@ -195,6 +195,7 @@ def _load_commands() -> None:
         "tickcast.bots",  # tickcast bots
         "tickcast.auth",  # tickcast token
         "tickcast.store.commands",  # tickcast matches / replay / export / verify
+        "tickcast.cluster.commands",  # tickcast drain
     ):
         try:
             importlib.import_module(mod)

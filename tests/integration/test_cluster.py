@@ -5,13 +5,15 @@ restart. Each test prints its figures (run with -s to see them)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.cluster_support import Player, cluster, longest_pause, stream_ticks, wait_until
+from tests.cluster_support import SRC, Player, cluster, longest_pause, stream_ticks, wait_until
 from tests.support import RawClient, hello_frame
 from tickcast.proto import pb
 
@@ -174,7 +176,8 @@ async def _is_none(value: object) -> bool:
     return await value is None  # type: ignore[misc]
 
 
-async def test_drain_hands_rooms_over_without_gap(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["sigterm", "command"])
+async def test_drain_hands_rooms_over_without_gap(tmp_path: Path, how: str) -> None:
     async with cluster(tmp_path, 2, *FLAGS) as (redis_proc, (a, b)):
         # b must be registered as a live node before a drains (heartbeat every lease/4)
         async with redis_proc.client() as r:
@@ -185,7 +188,16 @@ async def test_drain_hands_rooms_over_without_gap(tmp_path: Path) -> None:
         stop = asyncio.Event()
         load = asyncio.create_task(_play(players, stop))
         await wait_until(lambda: min(p.last for p in players) >= 30, 20, "30 ticks")
-        a.signal(signal.SIGTERM)
+        if how == "sigterm":
+            a.signal(signal.SIGTERM)
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tickcast", "drain", "--cluster", redis_proc.url,
+                "--node", a.address, stdout=asyncio.subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": SRC},
+            )
+            out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0 and b"handed its rooms over" in out
         assert await asyncio.wait_for(a.proc.wait(), 20) == 0  # type: ignore[union-attr]
         await wait_until(lambda: all(p.resumed_at for p in players), 20, "resume on b")
         target = max(p.last for p in players) + 30
@@ -196,7 +208,7 @@ async def test_drain_hands_rooms_over_without_gap(tmp_path: Path) -> None:
         _check_consistent(players, stream)
         assert f"drained 1 room(s) to {b.address}" in a.log()
         assert all(k.reason == pb.REASON_REDIRECT for p in players for k in p.kicks)
-        print(f"\ndrain: 1 room handed to b; longest pause between two ticks a player saw "
+        print(f"\ndrain ({how}): 1 room handed to b; longest pause between two ticks a player saw "
               f"{longest_pause(players):.3f} s; 0 gaps, 0 duplicates")
 
 

@@ -83,6 +83,7 @@ class ClusterService:
         self.owned: dict[str, Owned] = {}
         self.mirrors: dict[str, tuple[MirrorRoom, asyncio.Task[None]]] = {}
         self._relay: Relay | None = None
+        self._server: Server | None = None
         self._cycles: deque[_Cycle] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,6 +102,7 @@ class ClusterService:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self, server: Server) -> None:
+        self._server = server
         relay = self._relay = server.relay
         relay.recorder = self
         relay.placement = self
@@ -482,9 +484,13 @@ class ClusterService:
             leases = {name: o.lease for name, o in self.owned.items()}
             try:
                 renewed = await self.store.renew(leases)
-                await self.store.heartbeat(
-                    self.address, len(self.owned), self.config.lease_seconds
-                )
+                if self._drain_task is None:
+                    await self.store.heartbeat(
+                        self.address, len(self.owned), self.config.lease_seconds
+                    )
+                    if await self.store.drain_requested(self.address):
+                        log.info("cluster: drain requested through Redis (tickcast drain)")
+                        self.drain_then_close(self._server)()
                 self._redis_ok()
             except RedisError as exc:
                 self._redis_failed("renew", exc)
@@ -539,11 +545,12 @@ class ClusterService:
         log.info("cluster: drained %d room(s) to %s", len(rooms), target or "(no other node)")
         return len(rooms)
 
-    def drain_then_close(self, server: Server) -> Callable[[], None]:
+    def drain_then_close(self, server: Server | None) -> Callable[[], None]:
         """A SIGTERM handler: drain (hand the rooms over), then shut the server down;
         a second signal during the drain shuts down at once."""
 
         def on_signal() -> None:
+            assert server is not None
             if self._drain_task is not None:
                 server.close()
                 return

@@ -217,6 +217,13 @@ class RedisStore:
         pipe.zremrangebyscore(PREFIX + "nodes", 0, now_ms)
         await pipe.execute()
 
+    async def request_drain(self, address: str) -> None:
+        """Ask the node at `address` to drain (it looks at its next heartbeat)."""
+        await self.redis.set(f"{PREFIX}drain:{address}", "1", ex=60)
+
+    async def drain_requested(self, address: str) -> bool:
+        return await self.redis.getdel(f"{PREFIX}drain:{address}") is not None
+
     async def leave(self, address: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(PREFIX + "nodes", address)
