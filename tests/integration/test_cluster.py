@@ -238,3 +238,29 @@ async def test_redis_restart_mid_match(tmp_path: Path) -> None:
               f"{at_outage} with no gap and no duplicate; longest pause between two ticks "
               f"{longest_pause(players):.2f} s; reconnects "
               f"{sum(p.reconnects for p in players)}")
+
+
+async def test_python_client_follows_redirects_transparently(tmp_path: Path) -> None:
+    """The SDK's Client, pointed at the wrong node, lands on the owner; and after
+    a drain of the owner it follows the redirect to the new one, tick stream intact."""
+    from tickcast.client import Client
+
+    async with cluster(tmp_path, 2, *FLAGS) as (redis_proc, (a, b)):
+        owner = await RawClient.join(a.port, "anchor", room="sdk")
+        async with redis_proc.client() as r:
+            await wait_until(lambda: r.zscore("tickcast:nodes", b.address), 10, "b's heartbeat")
+        async with Client("127.0.0.1", b.port, player_id="sdk1", room="sdk") as client:
+            assert (client.host, client.port) == ("127.0.0.1", a.port)  # followed the redirect
+            client.send(b"one")
+            numbers = []
+            async for tick in client.ticks():
+                numbers.append(tick.number)
+                if len(numbers) == 10:
+                    a.signal(signal.SIGTERM)  # drain: the room moves to b
+                if client.port == b.port and len(numbers) > 40:
+                    break
+            assert numbers == list(range(numbers[0], numbers[-1] + 1))
+            assert client.reconnects >= 1
+        await owner[0].close()
+        print(f"\nSDK client: redirected to the owner, then followed the drain to b; "
+              f"{len(numbers)} consecutive ticks")
