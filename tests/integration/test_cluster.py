@@ -212,8 +212,12 @@ async def test_drain_hands_rooms_over_without_gap(tmp_path: Path, how: str) -> N
               f"{longest_pause(players):.3f} s; 0 gaps, 0 duplicates")
 
 
-async def test_redis_restart_mid_match(tmp_path: Path) -> None:
-    flags = ("--lease-seconds", "3", "--tick-rate", "30", "--reconnect-grace", "20")
+@pytest.mark.parametrize("down", [0.5, 3.0], ids=["within-the-lease", "past-the-lease"])
+async def test_redis_restart_mid_match(tmp_path: Path, down: float) -> None:
+    """Within the lease the rooms just pause; past it the node drops them, the
+    players retry, and the room is restored from its stream once Redis is back."""
+    lease = "3" if down < 1 else "1.5"
+    flags = ("--lease-seconds", lease, "--tick-rate", "30", "--reconnect-grace", "20")
     async with cluster(tmp_path, 1, *flags, aof=True) as (redis_proc, (a,)):
         players = await _start_players(["p0", "p1"], "rr", [a.port])
         stop = asyncio.Event()
@@ -221,7 +225,7 @@ async def test_redis_restart_mid_match(tmp_path: Path) -> None:
         await wait_until(lambda: min(p.last for p in players) >= 30, 20, "30 ticks")
         down_at = time.monotonic()
         await redis_proc.stop()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(down)
         at_outage = max(p.last for p in players)
         await redis_proc.start()
         up_at = time.monotonic()
@@ -234,7 +238,10 @@ async def test_redis_restart_mid_match(tmp_path: Path) -> None:
         assert a.proc is not None and a.proc.returncode is None  # never crashed
         log = a.log()
         assert "Redis unreachable" in log and "Redis is back" in log
-        print(f"\nRedis restart (AOF): down {up_at - down_at:.2f} s, ticks went on after "
+        if down > float(lease):
+            assert "dropped room rr" in log
+        print(f"\nRedis restart (AOF, lease {lease} s): down {up_at - down_at:.2f} s, ticks "
+              f"went on after "
               f"{at_outage} with no gap and no duplicate; longest pause between two ticks "
               f"{longest_pause(players):.2f} s; reconnects "
               f"{sum(p.reconnects for p in players)}")

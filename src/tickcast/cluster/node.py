@@ -243,9 +243,7 @@ class ClusterService:
             if name in self.owned or (hello.spectator and name in self.mirrors):
                 pass  # placed by the Hello before this one
             elif hello.spectator:
-                owner = await self.store.owner(name)
-                if owner is None or lease_address(owner) != self.address:
-                    await self._mirror(name)
+                await self._mirror(name)  # served from the stream, whoever owns the room
             else:
                 ok, value = await self.store.acquire(name, self.address)
                 if ok:
