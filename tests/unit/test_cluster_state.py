@@ -13,7 +13,7 @@ from tickcast.proto import pb
 from tickcast.room import Room
 from tickcast.session import HelloRequest, Session
 
-from .harness import Harness
+from .harness import Client, Harness
 
 
 class StreamRecorder:
@@ -136,15 +136,22 @@ class HoldingPlacement:
         return True
 
 
-def test_frames_after_a_held_hello_wait_for_the_answer() -> None:
+def _held(payload: bytes) -> tuple[Harness, Client, Session, HelloRequest]:
+    """A harness whose placement holds every Hello; a client whose Hello (and
+    one input pipelined after it) waits for the placement's answer."""
     h = Harness()
     placement = HoldingPlacement()
     h.relay.placement = placement
     c = h.connect()
     c.hello("p1", "elsewhere")
-    c.input(1, b"early")  # pipelined right after the Hello
-    assert c.messages() == [] and placement.waiting
+    c.input(1, payload)  # pipelined right after the Hello
+    assert c.messages() == [] and len(placement.waiting) == 1
     session, hello = placement.waiting.pop()
+    return h, c, session, hello
+
+
+def test_frames_after_a_held_hello_wait_for_the_answer() -> None:
+    h, c, session, hello = _held(b"early")
     h.relay.placement = None  # the answer: join here
     h.relay.session_hello(session, hello, h.clock.now())
     session.release(h.clock.now())
@@ -155,13 +162,7 @@ def test_frames_after_a_held_hello_wait_for_the_answer() -> None:
 
 
 def test_held_hello_answered_with_a_redirect() -> None:
-    h = Harness()
-    placement = HoldingPlacement()
-    h.relay.placement = placement
-    c = h.connect()
-    c.hello("p1", "elsewhere")
-    c.input(1)
-    session, _ = placement.waiting.pop()
+    h, c, session, _ = _held(b"")
     session.kick(pb.REASON_REDIRECT, "hosted elsewhere", redirect="127.0.0.1:7001")
     session.release(h.clock.now())
     kick = c.kick()
