@@ -49,19 +49,41 @@ return 1
 """
 
 _APPEND = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 4, #ARGV, 3 do
-  if ARGV[i + 2] == '' then
-    redis.call('XADD', KEYS[2], ARGV[i] .. '-0', 'f', ARGV[i + 1])
-  else
-    redis.call('XADD', KEYS[2], ARGV[i] .. '-0', 'f', ARGV[i + 1], 's', ARGV[i + 2])
+local out = {}
+local a = 2
+for r = 1, #KEYS, 2 do
+  local lease, n, trim = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  a = a + 3
+  local ok = 0
+  if redis.call('GET', KEYS[r]) == lease then
+    redis.call('PEXPIRE', KEYS[r], ARGV[1])
+    ok = 1
+    for i = a, a + 3 * (n - 1), 3 do
+      local res
+      if ARGV[i + 2] == '' then
+        res = redis.pcall('XADD', KEYS[r + 1], ARGV[i] .. '-0', 'f', ARGV[i + 1])
+      else
+        res = redis.pcall('XADD', KEYS[r + 1], ARGV[i] .. '-0', 'f', ARGV[i + 1],
+                          's', ARGV[i + 2])
+      end
+      -- a tick number not above the stream's last: refused (never written twice)
+      if type(res) == 'table' and res.err then ok = 0 break end
+    end
+    if ok == 1 and trim ~= '0' then
+      redis.call('XTRIM', KEYS[r + 1], 'MINID', '~', trim .. '-0')
+    end
   end
+  out[#out + 1] = ok
+  a = a + 3 * n
 end
-if ARGV[3] ~= '0' then redis.call('XTRIM', KEYS[2], 'MINID', '~', ARGV[3] .. '-0') end
-return 1
+return out
 """
-"""Fenced: append ticks to the stream (and renew the lease) only if the lease is ours."""
+"""Fenced, for many rooms in one call: for each room (KEYS: its lease, its log;
+ARGV: its lease value, tick count, trim point, then number/frame/snapshot per
+tick) append the ticks to the stream and renew the lease only if the lease is
+still exactly ours. One call per tick cycle for all the rooms of a node: a
+single Redis (or Sentinel) deployment, not Redis Cluster, whose slots would
+split the keys."""
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -147,24 +169,18 @@ class RedisStore:
         return {name: bool(r) for name, r in zip(names, results, strict=True)}
 
     async def append(self, appends: list[Append]) -> dict[str, bool]:
-        """The fenced appends of one group commit, in one round trip."""
+        """The fenced appends of one group commit, in one script call."""
         if not appends:
             return {}
-        pipe = self.redis.pipeline(transaction=False)
+        keys: list[str] = []
+        args: list[bytes | str | int] = [self.lease_ms]
         for a in appends:
-            args: list[bytes | str | int] = [a.lease, self.lease_ms, a.trim_below]
+            keys += [room_key(a.room, "lease"), room_key(a.room, "log")]
+            args += [a.lease, len(a.ticks), max(0, a.trim_below)]
             for number, frame, snap in a.ticks:
                 args += [number, frame, snap]
-            await self._append(
-                keys=[room_key(a.room, "lease"), room_key(a.room, "log")], args=args, client=pipe
-            )
-        results = await pipe.execute(raise_on_error=False)
-        out: dict[str, bool] = {}
-        for a, r in zip(appends, results, strict=True):
-            if isinstance(r, Exception) and not isinstance(r, aioredis.ResponseError):
-                raise r
-            out[a.room] = r == 1
-        return out
+        results = await self._append(keys=keys, args=args)
+        return {a.room: r == 1 for a, r in zip(appends, results, strict=True)}
 
     async def release(self, room: str, lease: str, keep_log_seconds: int) -> bool:
         """Give the lease up (fenced); the stream expires after `keep_log_seconds`."""
