@@ -103,11 +103,7 @@ def _tick_frame(number: int) -> bytes:
 
 def test_mirror_appends_in_order_and_blanks_skipped_ticks() -> None:
     h = Harness(history_seconds=1)
-    mirror = MirrorRoom.restored(
-        "m", h.config, last_tick=3, chain=b"", players=[], history=[(3, _tick_frame(3))],
-        now=0.0,
-    )
-    mirror.floor = 3
+    mirror = MirrorRoom.of_stream("m", h.config, [(3, _tick_frame(3))], 0.0)
     assert mirror.first_kept() == 3
     h.relay.rooms["m"] = mirror
     spec, welcome = h.join("s", "m", spectator=True, resume_after=2)

@@ -3,6 +3,7 @@ for spectators on this node: the owner's cost does not grow with them."""
 
 from __future__ import annotations
 
+from tickcast.config import Config
 from tickcast.room import Room
 
 
@@ -15,6 +16,20 @@ class MirrorRoom(Room):
     """
 
     floor = 1  # the oldest tick the stream still held when the mirror was built
+
+    @classmethod
+    def of_stream(
+        cls, name: str, config: Config, history: list[tuple[int, bytes]], now: float
+    ) -> MirrorRoom:
+        """A mirror that starts after the newest of `history` (the stream's tail)."""
+        last = history[-1][0] if history else 0
+        mirror = cls.restored(
+            name, config, last_tick=last, chain=b"", players=[], history=history, now=now
+        )
+        assert isinstance(mirror, MirrorRoom)
+        mirror.floor = history[0][0] if history else 1
+        mirror.created_at = now
+        return mirror
 
     def first_kept(self) -> int:
         return max(self.floor, super().first_kept())

@@ -306,18 +306,11 @@ class ClusterService:
         if name in self.mirrors or name in self.owned:
             return  # another Hello built it while we read
         history = [(n, f) for n, f, _ in entries[-keep:]]
-        last = history[-1][0] if history else 0
-        loop = asyncio.get_running_loop()
-        mirror = MirrorRoom.restored(
-            name, self.config, last_tick=last, chain=b"", players=[], history=history,
-            now=loop.time(),
-        )
-        mirror.floor = history[0][0] if history else 1
-        mirror.created_at = loop.time()
+        mirror = MirrorRoom.of_stream(name, self.config, history, asyncio.get_running_loop().time())
         relay.rooms[name] = mirror
         task = asyncio.create_task(self._follow(mirror), name=f"tickcast-mirror-{name}")
         self.mirrors[name] = (mirror, task)
-        log.info("cluster: mirroring room %s for spectators from tick %d", name, last)
+        log.info("cluster: mirroring room %s for spectators from tick %d", name, mirror.sent)
 
     async def _follow(self, mirror: MirrorRoom) -> None:
         """Feed a mirror from its stream until the relay drops it."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -124,7 +125,8 @@ class RedisStore:
     """Async access to the cluster's keys; every method may raise redis.RedisError."""
 
     def __init__(self, url: str, lease_seconds: float, *, timeout: float = 1.0) -> None:
-        self.redis = aioredis.from_url(
+        # Any: redis-py's return types are unions of every RESP shape
+        self.redis: Any = aioredis.from_url(
             url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
