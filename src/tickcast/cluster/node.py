@@ -206,13 +206,15 @@ class ClusterService:
         relay = self._relay
         assert relay is not None
         name = hello.room
-        if name in self.owned:
-            return False
-        if hello.spectator and name in self.mirrors:
-            return False
-        if self.draining:
+        if self.draining:  # the rooms are on their way out: come back elsewhere
             session.kick(pb.REASON_SERVER_SHUTDOWN, "node draining")
             return True
+        local = relay.rooms.get(name)
+        owned = self.owned.get(name)
+        if local is not None and owned is not None and owned.room is local:
+            return False
+        if hello.spectator and local is not None and isinstance(local, MirrorRoom):
+            return False
         session.hold()
         task = asyncio.create_task(self._place(session, hello))
         self._placing.add(task)
