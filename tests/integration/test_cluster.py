@@ -271,3 +271,30 @@ async def test_python_client_follows_redirects_transparently(tmp_path: Path) -> 
         await owner[0].close()
         print(f"\nSDK client: redirected to the owner, then followed the drain to b; "
               f"{len(numbers)} consecutive ticks")
+
+
+async def test_python_client_survives_kill9_of_the_owner(tmp_path: Path) -> None:
+    """The SDK's Client entered at b and was redirected to the owner a; a dies:
+    the client comes back to its entry point, which holds the Hello until a's
+    lease runs out, takes the room over, and the tick stream goes on intact."""
+    from tickcast.client import Client
+
+    async with cluster(tmp_path, 2, *FLAGS) as (_, (a, b)):
+        anchor, _ = await RawClient.join(a.port, "anchor", room="k9")
+        async with Client("127.0.0.1", b.port, player_id="sdk1", room="k9") as client:
+            assert client.port == a.port
+            numbers = []
+            killed_at = 0.0
+            async for tick in client.ticks():
+                numbers.append(tick.number)
+                if len(numbers) == 10:
+                    killed_at = time.monotonic()
+                    await a.kill()
+                if client.port == b.port and client.reconnects and len(numbers) > 40:
+                    break
+            back_after = time.monotonic() - killed_at
+            assert numbers == list(range(numbers[0], numbers[-1] + 1))
+        await anchor.close()
+        print(f"\nSDK client after kill -9 of the owner: back at its entry node, "
+              f"{len(numbers)} consecutive ticks; {back_after:.2f} s from the kill to the "
+              f"30th tick after it")

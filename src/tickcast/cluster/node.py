@@ -109,7 +109,7 @@ class ClusterService:
         if not self.address:
             self.address = f"{self.config.host}:{server.port}"
         try:
-            await self.store.ping()
+            await self.store.heartbeat(self.address, 0, self.config.lease_seconds)
         except RedisError as exc:
             self._redis_failed("start", exc)
         self._wake = asyncio.Event()
@@ -248,6 +248,8 @@ class ClusterService:
                 await self._mirror(name)  # served from the stream, whoever owns the room
             else:
                 ok, value = await self.store.acquire(name, self.address)
+                if not ok:
+                    ok, value = await self._wait_for_suspect_owner(name, value, session)
                 if ok:
                     await self._take(name, value)
                 else:
@@ -269,6 +271,29 @@ class ClusterService:
         now = asyncio.get_running_loop().time()
         relay.session_hello(session, hello, now)  # the room is local now: joins here
         session.release(now)
+
+    async def _wait_for_suspect_owner(
+        self, name: str, lease: str, session: Session
+    ) -> tuple[bool, str]:
+        """The room's owner has missed its heartbeats (it is probably dead): rather
+        than redirect the player to it, hold the Hello until its lease runs out
+        (at most a lease period) and take the room. An owner that heartbeats
+        again keeps the room and the player is redirected to it."""
+        period = self.config.lease_seconds
+        deadline = time.monotonic() + period + 0.5
+        while await self._suspect(lease_address(lease)):
+            if time.monotonic() > deadline or session.state is SessionState.CLOSED:
+                break
+            await asyncio.sleep(period / 15)
+            ok, lease = await self.store.acquire(name, self.address)
+            if ok:
+                return True, lease
+        return False, lease
+
+    async def _suspect(self, address: str) -> bool:
+        """Has the node at `address` missed two heartbeats (sent 4 per lease period)?"""
+        left = await self.store.heartbeat_left(address)
+        return left is None or left < self.config.lease_seconds / 2
 
     async def _take(self, name: str, lease: str) -> None:
         """We hold the lease: restore the room from its stream and adopt it."""

@@ -235,6 +235,14 @@ class RedisStore:
         pipe.zremrangebyscore(PREFIX + "nodes", 0, now_ms)
         await pipe.execute()
 
+    async def heartbeat_left(self, address: str) -> float | None:
+        """Seconds until the node's last heartbeat expires (None: not live)."""
+        score = await self.redis.zscore(PREFIX + "nodes", address)
+        if score is None:
+            return None
+        left = (float(score) - time.time() * 1000) / 1000
+        return left if left > 0 else None
+
     async def request_drain(self, address: str) -> None:
         """Ask the node at `address` to drain (it looks at its next heartbeat)."""
         await self.redis.set(f"{PREFIX}drain:{address}", "1", ex=60)
