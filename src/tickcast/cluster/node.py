@@ -108,6 +108,12 @@ class ClusterService:
         relay.placement = self
         if not self.address:
             self.address = f"{self.config.host}:{server.port}"
+            if self.config.host in ("0.0.0.0", "::", ""):
+                log.warning(
+                    "cluster: listening on all addresses without --advertise: other nodes "
+                    "will redirect clients to %s, which they cannot reach",
+                    self.address,
+                )
         try:
             await self.store.heartbeat(self.address, 0, self.config.lease_seconds)
         except RedisError as exc:
