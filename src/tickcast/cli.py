@@ -17,13 +17,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from tickcast import __version__
 from tickcast.config import Config, parse_value
 from tickcast.errors import ConfigError
 
 Command = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
 
 
@@ -39,7 +40,7 @@ def command(
     return deco
 
 
-def run_async(main: Coroutine[Any, Any, int]) -> int:
+def run_async(main: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on uvloop where it is installed, else on plain asyncio."""
     try:
         import uvloop
@@ -103,7 +104,14 @@ async def serve(config: Config) -> int:
     from tickcast.server import Server, Service
 
     services: list[Service] = []
-    if config.record:
+    cluster = None
+    if config.cluster:
+        # the room streams in Redis are the tick log of a cluster node
+        from tickcast.cluster import ClusterService
+
+        cluster = ClusterService(config)
+        services.append(cluster)
+    elif config.record:
         from tickcast.store import StoreError, open_recorder
 
         try:
@@ -142,7 +150,10 @@ async def serve(config: Config) -> int:
 
     # handlers first: a script that waits for the lines below may signal at once
     loop.add_signal_handler(signal.SIGINT, on_sigint)
-    loop.add_signal_handler(signal.SIGTERM, server.close)
+    if cluster is not None:
+        loop.add_signal_handler(signal.SIGTERM, cluster.drain_then_close(server))
+    else:
+        loop.add_signal_handler(signal.SIGTERM, server.close)
     print(f"tickcast listening on {server.address} ({server.relay.auth.describe()})", flush=True)
     if http is not None:
         print(f"tickcast http on {http.address}", flush=True)
@@ -195,6 +206,7 @@ def _load_commands() -> None:
         "tickcast.bots",  # tickcast bots
         "tickcast.auth",  # tickcast token
         "tickcast.store.commands",  # tickcast matches / replay / export / verify
+        "tickcast.cluster.commands",  # tickcast drain
     ):
         try:
             importlib.import_module(mod)

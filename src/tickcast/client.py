@@ -575,6 +575,9 @@ class Client:
         self.websocket_path = websocket_path
         """Connect over WebSocket to ws://host:port<path> (the server's HTTP port, path
         "/ws") instead of TCP; None = TCP."""
+        # where we first connected (a load balancer, any cluster node): a redirect
+        # moves host/port to the room's owner; if that node dies we come back here
+        self._entry = (host, port)
         self.core = ClientCore(
             player_id,
             room,
@@ -842,6 +845,10 @@ class Client:
                 redirects += 1
                 self.host, self.port = _parse_address(failure.redirect)
             elif failure is not None:
+                if isinstance(failure, OSError) and (self.host, self.port) != self._entry:
+                    # the node a redirect sent us to is gone: ask the entry point again
+                    self.host, self.port = self._entry
+                    redirects = 0
                 if attempt >= self.max_attempts:
                     raise ConnectionClosedError(
                         f"gave up after {attempt} reconnect attempts: {failure}"

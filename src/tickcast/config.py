@@ -187,6 +187,26 @@ class Config:
     )
 
     # ---- cluster (tickcast.cluster): fields go here ----
+    cluster: str = field(
+        default="",
+        metadata=_opt(
+            "redis://HOST:PORT/DB of the cluster's Redis: rooms are spread over every node "
+            "on it (empty = a single node, nothing shared)"
+        ),
+    )
+    advertise: str = field(
+        default="",
+        metadata=_opt(
+            "HOST:PORT other nodes send redirected clients to (default: --host and the "
+            "listening port)"
+        ),
+    )
+    lease_seconds: float = field(
+        default=3.0,
+        metadata=_opt(
+            "cluster: a room's owner lease; a dead owner's rooms move after this long"
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not self.server_id:
@@ -226,6 +246,12 @@ class Config:
         need(self.durability in ("normal", "full"), "durability", "must be normal or full")
         need(self.retention_days >= 0, "retention_days", "must be >= 0 (0 = keep)")
         need(self.max_data_bytes >= 0, "max_data_bytes", "must be >= 0 (0 = no limit)")
+        need(self.lease_seconds >= 0.3, "lease_seconds", "must be >= 0.3")
+        need(
+            not self.cluster or self.cluster.startswith(("redis://", "rediss://", "unix://")),
+            "cluster",
+            "must be a redis:// URL",
+        )
         need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
 
     @property

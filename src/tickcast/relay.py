@@ -41,6 +41,15 @@ class CycleRecorder(Protocol):
         ...
 
 
+class Placement(Protocol):
+    """Decides where a Hello's room lives (`tickcast.cluster`): on this node or another."""
+
+    def hello(self, session: Session, hello: HelloRequest, now: float) -> bool:
+        """True if it takes the Hello over (it will join, redirect or kick the
+        session later); False to join it here now, as a single node does."""
+        ...
+
+
 class Relay:
     """Every room and session of one server process."""
 
@@ -69,6 +78,7 @@ class Relay:
         self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
         self.fanout_seconds = Histogram()
         self.recorder: CycleRecorder | None = None
+        self.placement: Placement | None = None
 
     # ------------------------------------------------------------ sessions
 
@@ -100,6 +110,8 @@ class Relay:
             session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
             return
         self.auth.verify(hello.token, hello.player_id, hello.room)  # raises AuthFailed
+        if self.placement is not None and self.placement.hello(session, hello, now):
+            return
         room = self.rooms.get(hello.room)
         created = room is None
         if room is None:

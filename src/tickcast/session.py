@@ -90,6 +90,7 @@ class Session:
         "recv_guard",
         "close_detail",
         "closed_room",
+        "held",
     )
 
     def __init__(
@@ -122,6 +123,9 @@ class Session:
         # with end_reason: why, and from which room, we ended it (a tick log records kicks)
         self.close_detail = ""
         self.closed_room: Room | None = None
+        # frames that arrive while the host places the Hello elsewhere (a cluster
+        # asks Redis who owns the room): None = not holding; see `hold`
+        self.held: list[bytes] | None = None
 
     def __repr__(self) -> str:
         who = self.player_id or "-"
@@ -188,6 +192,9 @@ class Session:
                 assert room is not None and self.player is not None
                 room.submit(self.player, fast[0], fast[1])
                 return
+        if self.held is not None:
+            self.held.append(body)
+            return
         msg = wire.decode_client_message(body)
         kind = msg.WhichOneof("body")
         if self.state is SessionState.JOINED:
@@ -222,6 +229,27 @@ class Session:
                     f"the first frame must be Hello, got {kind or 'an empty message'}"
                 )
             self.host.session_hello(self, validate_hello(msg.hello), now)
+
+    # ------------------------------------------------------------ holding
+
+    def hold(self) -> None:
+        """Keep later frames (inputs may follow Hello at once) until `release`:
+        the host answers this Hello asynchronously."""
+        if self.held is None:
+            self.held = []
+
+    def release(self, now: float) -> None:
+        """Handle the frames kept since `hold`, in order (after the Welcome or Kick)."""
+        held, self.held = self.held, None
+        if not held or self.closed:
+            return
+        try:
+            for body in held:
+                self._handle(body, now)
+                if self.closed:
+                    return
+        except RemoteProtocolError as exc:
+            self.kick(exc.reason, exc.detail)
 
     # ------------------------------------------------------------ timers
 
@@ -263,16 +291,22 @@ class Session:
 
     # ------------------------------------------------------------ ending
 
-    def kick(self, reason: int, detail: str) -> None:
+    def kick(self, reason: int, detail: str, redirect: str = "") -> None:
         """Send `Kick{reason, detail}` after what is queued, then close."""
-        self._end(reason, detail, abort=False)
+        self._end(reason, detail, abort=False, redirect=redirect)
 
     def evict(self, reason: int, detail: str) -> None:
         """Cut the connection now (slow consumer): queued output is dropped."""
         self._end(reason, detail, abort=True)
 
     def _end(
-        self, reason: int, detail: str, *, abort: bool, left_room: Room | None = None
+        self,
+        reason: int,
+        detail: str,
+        *,
+        abort: bool,
+        left_room: Room | None = None,
+        redirect: str = "",
     ) -> None:
         if self.state is SessionState.CLOSED:
             return
@@ -293,7 +327,7 @@ class Session:
         self.close_detail = detail
         if room is not None:  # else the room set it already (REPLACED)
             self.closed_room = room
-        frame = wire.kick_frame(reason, detail)
+        frame = wire.kick_frame(reason, detail, redirect)
         try:
             if abort:
                 self.outbox.abort(frame)

@@ -1,0 +1,109 @@
+"""Sans-I/O: a room's state as the cluster keeps it in Redis, and its restore.
+
+A room's stream holds one entry per tick (id `N-0`, field `f` = the exact tick
+frame). Slots, last seqs and membership cannot be read back from a stream
+trimmed to the history window (the joins may be older than the window), so the
+owner adds a *snapshot* (field `s`) to some entries: the room's players as of
+that tick, written atomically with it. A new owner reads the newest snapshot
+and replays the ticks after it (`restore`).
+
+A snapshot is taken right after `Room.produce` returned the tick it rides on:
+at that moment the open tick is empty (no Hello or input is handled between
+produce and the cycle's record), so the players' `last_seq` and membership are
+exactly those of the ticks up to and including it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tickcast.config import Config
+from tickcast.room import Player, Room
+from tickcast.store.log import tick_of_frame
+
+
+def snapshot(room: Room) -> bytes:
+    """The players and chain of `room` just after it produced its newest tick."""
+    players = [
+        [p.id, p.slot, p.last_seq, int(p.member), p.join_tick, p.left_tick]
+        for p in room.players.values()
+    ]
+    return json.dumps({"c": room.chain.hex(), "p": players}, separators=(",", ":")).encode()
+
+
+@dataclass(slots=True)
+class RestoredState:
+    """What a new owner needs to go on with a room (`Room.restored` arguments)."""
+
+    last_tick: int = 0
+    chain: bytes = b""
+    players: dict[int, Player] = field(default_factory=dict)  # by slot
+    history: list[tuple[int, bytes]] = field(default_factory=list)
+    snapshot_tick: int = 0  # 0: no snapshot was found (a stream from its first tick)
+
+
+def _load_snapshot(raw: bytes, state: RestoredState) -> None:
+    data = json.loads(raw)
+    state.chain = bytes.fromhex(data["c"])
+    state.players = {}
+    for pid, slot, last_seq, member, join_tick, left_tick in data["p"]:
+        p = Player(pid, slot)
+        p.last_seq, p.member = last_seq, bool(member)
+        p.join_tick, p.left_tick = join_tick, left_tick
+        state.players[slot] = p
+
+
+def _apply_tick(state: RestoredState, number: int, frame: bytes) -> None:
+    tick = tick_of_frame(frame)
+    players = state.players
+    for m in tick.joined:
+        p = players.get(m.slot)
+        if p is None:
+            p = players[m.slot] = Player(m.player_id, m.slot)
+        p.member, p.join_tick, p.left_tick = True, number, 0
+    for slot in tick.left:
+        p = players.get(slot)
+        if p is not None:
+            p.member, p.left_tick = False, number
+    for i in tick.inputs:
+        p = players.get(i.slot)
+        if p is not None and i.seq > p.last_seq:
+            p.last_seq = i.seq
+    state.chain = tick.chain
+
+
+def restore(entries: Iterable[tuple[int, bytes, bytes | None]], keep: int) -> RestoredState:
+    """Rebuild a room from its stream's entries `(tick, frame, snapshot or None)`,
+    oldest first: the newest snapshot, then every tick after it; the newest
+    `keep` frames become the history ring."""
+    entries = list(entries)
+    state = RestoredState()
+    start = 0
+    for i in range(len(entries) - 1, -1, -1):
+        snap = entries[i][2]
+        if snap:
+            _load_snapshot(snap, state)
+            state.snapshot_tick = entries[i][0]
+            start = i + 1
+            break
+    for number, frame, _ in entries[start:]:
+        _apply_tick(state, number, frame)
+    if entries:
+        state.last_tick = entries[-1][0]
+    state.history = [(n, f) for n, f, _ in entries[-keep:]]
+    return state
+
+
+def restored_room(name: str, config: Config, state: RestoredState, now: float) -> Room:
+    """A `Room` that goes on after `state.last_tick` (members wait for their grace)."""
+    return Room.restored(
+        name,
+        config,
+        last_tick=state.last_tick,
+        chain=state.chain,
+        players=list(state.players.values()),
+        history=state.history,
+        now=now,
+    )
