@@ -20,7 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from tests.support import hello_frame, input_frame
+from tests.support import LISTEN_LINE, hello_frame, input_frame
 from tickcast import wire
 from tickcast.cluster.redis_store import room_key
 from tickcast.proto import pb
@@ -120,8 +120,9 @@ class NodeProcess:
             )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), STARTUP_TIMEOUT)
-        assert line.startswith(b"tickcast listening on tcp://"), (line, self.log())
-        self.port = int(line.decode().rsplit(":", 1)[1])
+        m = LISTEN_LINE.match(line.decode().rstrip("\n"))
+        assert m is not None, (line, self.log())
+        self.port = int(m.group(2))
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
