@@ -161,8 +161,9 @@ class Relay:
         """True while some room has members (and so needs ticks)."""
         return any(r.members for r in self.rooms.values())
 
-    def tick(self, now: float) -> None:
-        """Produce the next tick of every room that has members, then deliver them.
+    def tick(self, now: float, phase: int | None = None) -> None:
+        """Produce the next tick of every room that has members (of `phase` only,
+        when given: see `Config.tick_phases`), then deliver them.
 
         All rooms' ticks of one cycle are produced first and delivered after:
         this is the seam where a durable tick log commits the whole cycle in
@@ -174,6 +175,8 @@ class Relay:
         gone: list[Room] = []
         failed: list[str] = []
         for name, room in self.rooms.items():
+            if phase is not None and room.phase != phase:
+                continue
             try:
                 if room.needs_tick:
                     frame = room.produce(now)

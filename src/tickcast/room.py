@@ -22,6 +22,7 @@ Time enters only as the `now` argument: tests drive a room with a fake clock.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections import Counter, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
@@ -104,6 +105,9 @@ class Room:
         self.name = name
         self.config = config
         self.tick_rate = config.tick_rate
+        # which of the interval's `tick_phases` moments this room ticks at: a hash of
+        # its name, so it needs no bookkeeping and survives a restore or a failover
+        self.phase = zlib.crc32(name.encode()) % config.tick_phases
         self.next = 1
         # `sent`: the newest tick handed to the outboxes. With a tick log between
         # produce() and deliver() (write before send) it trails `next - 1` by the

@@ -62,6 +62,7 @@ class Server:
         self._connections: set[Connection] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick_deadline = 0.0
+        self._tick_phase = 0
         self._housekeeping: asyncio.TimerHandle | None = None
         self._closing = False
         self._closed: asyncio.Event | None = None
@@ -209,20 +210,31 @@ class Server:
     def _start_ticker(self) -> None:
         if self._tick_handle is not None or self._closing or self._loop is None:
             return
-        self._tick_deadline = self._loop.time() + self.config.tick_interval
+        self._tick_deadline = self._loop.time() + self._tick_step
         self._tick_handle = self._loop.call_at(self._tick_deadline, self._on_tick)
+
+    @property
+    def _tick_step(self) -> float:
+        """Time between two firings of the ticker: one interval, or one phase of it."""
+        return self.config.tick_interval / self.config.tick_phases
 
     def _on_tick(self) -> None:
         self.wakeups += 1
         loop = self.loop
         now = loop.time()
         start = perf_counter()
-        self.relay.tick(now)
+        phases = self.config.tick_phases
+        if phases > 1:
+            # each firing ticks one phase's rooms: every room once per interval
+            self.relay.tick(now, self._tick_phase)
+            self._tick_phase = (self._tick_phase + 1) % phases
+        else:
+            self.relay.tick(now)
         self.tick_seconds.observe(perf_counter() - start)
         if not self.relay.ticking or self._closing:
             self._tick_handle = None
             return
-        interval = self.config.tick_interval
+        interval = self._tick_step
         deadline = self._tick_deadline + interval
         if deadline < now - MAX_TICK_LAG * interval:
             # too far behind to catch up tick by tick: start a fresh phase

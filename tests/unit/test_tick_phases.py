@@ -1,0 +1,44 @@
+"""Config.tick_phases: rooms spread over moments of the tick interval."""
+
+from __future__ import annotations
+
+import zlib
+
+from .harness import Harness
+
+
+def rooms_in_distinct_phases(phases: int) -> list[str]:
+    """One room name per phase (the phase is crc32(name) % phases)."""
+    found: dict[int, str] = {}
+    i = 0
+    while len(found) < phases:
+        name = f"room-{i}"
+        found.setdefault(zlib.crc32(name.encode()) % phases, name)
+        i += 1
+    return [found[p] for p in range(phases)]
+
+
+def test_each_phase_ticks_only_its_rooms_and_every_room_ticks_once_per_interval() -> None:
+    h = Harness(tick_phases=4)
+    names = rooms_in_distinct_phases(4)
+    clients = [h.join(f"p{i}", room=name)[0] for i, name in enumerate(names)]
+    for c in clients:
+        c.take()  # the Welcomes
+    assert [h.relay.rooms[n].phase for n in names] == [0, 1, 2, 3]
+    for interval in range(3):
+        for phase in range(4):
+            h.relay.tick(h.clock.now(), phase)
+            # the room of this phase got its tick now; the others did not
+            got = [len(c.ticks()) for c in clients]
+            assert got == [1 if p == phase else 0 for p in range(4)], (interval, phase, got)
+            h.clock.advance(0.025)
+    assert [h.relay.rooms[n].last_sent() for n in names] == [3, 3, 3, 3]
+
+
+def test_without_a_phase_every_room_ticks() -> None:
+    h = Harness(tick_phases=4)
+    names = rooms_in_distinct_phases(4)
+    clients = [h.join(f"p{i}", room=name)[0] for i, name in enumerate(names)]
+    h.relay.tick(h.clock.now())
+    assert [h.relay.rooms[n].last_sent() for n in names] == [1, 1, 1, 1]
+    assert all(c.ticks() for c in clients)
