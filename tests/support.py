@@ -377,3 +377,16 @@ def context_switches(pid: int) -> int:
                     if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
                         total += int(line.split()[1])
     return total
+
+
+def room_names_in_distinct_phases(phases: int) -> list[str]:
+    """One room name per tick phase, in phase order (a room's phase is crc32(name) % phases)."""
+    import zlib
+
+    found: dict[int, str] = {}
+    i = 0
+    while len(found) < phases:
+        name = f"room-{i}"
+        found.setdefault(zlib.crc32(name.encode()) % phases, name)
+        i += 1
+    return [found[p] for p in range(phases)]

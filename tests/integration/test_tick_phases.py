@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import zlib
 
-from support import RawClient, running_server
-
-
-def names_in_phases(phases: int) -> list[str]:
-    found: dict[int, str] = {}
-    i = 0
-    while len(found) < phases:
-        name = f"r{i}"
-        found.setdefault(zlib.crc32(name.encode()) % phases, name)
-        i += 1
-    return list(found.values())
+from support import RawClient, room_names_in_distinct_phases, running_server
 
 
 async def test_rooms_in_every_phase_tick_gap_free_at_the_rate() -> None:
     async with running_server(tick_rate=50, tick_phases=4) as server:
         joined = [
             await RawClient.join(server.port, f"p{i}", room=name)
-            for i, name in enumerate(names_in_phases(4))
+            for i, name in enumerate(room_names_in_distinct_phases(4))
         ]
         loop = asyncio.get_running_loop()
         start = loop.time()

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import zlib
+from support import room_names_in_distinct_phases
 
 from .harness import Harness
 
 
-def rooms_in_distinct_phases(phases: int) -> list[str]:
-    """One room name per phase (the phase is crc32(name) % phases)."""
-    found: dict[int, str] = {}
-    i = 0
-    while len(found) < phases:
-        name = f"room-{i}"
-        found.setdefault(zlib.crc32(name.encode()) % phases, name)
-        i += 1
-    return [found[p] for p in range(phases)]
-
-
 def test_each_phase_ticks_only_its_rooms_and_every_room_ticks_once_per_interval() -> None:
     h = Harness(tick_phases=4)
-    names = rooms_in_distinct_phases(4)
+    names = room_names_in_distinct_phases(4)
     clients = [h.join(f"p{i}", room=name)[0] for i, name in enumerate(names)]
     for c in clients:
         c.take()  # the Welcomes
@@ -37,7 +26,7 @@ def test_each_phase_ticks_only_its_rooms_and_every_room_ticks_once_per_interval(
 
 def test_without_a_phase_every_room_ticks() -> None:
     h = Harness(tick_phases=4)
-    names = rooms_in_distinct_phases(4)
+    names = room_names_in_distinct_phases(4)
     clients = [h.join(f"p{i}", room=name)[0] for i, name in enumerate(names)]
     h.relay.tick(h.clock.now())
     assert [h.relay.rooms[n].last_sent() for n in names] == [1, 1, 1, 1]
