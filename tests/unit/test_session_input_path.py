@@ -5,52 +5,27 @@ Sans-I/O: a Relay with sinks that record what they are given, and a fake clock.
 
 from __future__ import annotations
 
+from support import client_frame
+
 from tickcast import wire
 from tickcast.config import Config
 from tickcast.proto import pb
 from tickcast.relay import Relay
 from tickcast.session import Session, SessionState
+from tickcast.testing import MemorySink
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.frames.append(data)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def messages(self) -> list[pb.ServerMessage]:
-        out: list[pb.ServerMessage] = []
-        framer = wire.Framer(1 << 20)
-        for f in self.frames:
-            out += [wire.decode_server_frame_body(b) for b in framer.feed(f)]
-        return out
-
-
-def frame_of(**body: object) -> bytes:
-    return wire.frame(pb.ClientMessage(**body).SerializeToString())  # type: ignore[arg-type]
-
-
-def join(relay: Relay, player_id: str, **hello: object) -> tuple[Session, RecordingSink]:
-    sink = RecordingSink()
+def join(relay: Relay, player_id: str, **hello: object) -> tuple[Session, MemorySink]:
+    sink = MemorySink()
     s = relay.open_session(sink, 0.0)
     s.data_received(
-        frame_of(hello=pb.Hello(protocol_version=1, player_id=player_id, room="r", **hello)), 0.0
+        client_frame(hello=pb.Hello(protocol_version=1, player_id=player_id, room="r", **hello)),
+        0.0,
     )
     return s, sink
 
 
-def relayed(sink: RecordingSink) -> list[tuple[int, int, bytes]]:
+def relayed(sink: MemorySink) -> list[tuple[int, int, bytes]]:
     return [
         (i.slot, i.seq, i.payload)
         for m in sink.messages()
@@ -63,13 +38,15 @@ def test_compact_and_general_inputs_are_relayed_alike() -> None:
     relay = Relay(Config(server_id="t"))
     a, sink_a = join(relay, "a")
     b, _ = join(relay, "b")
-    a.data_received(frame_of(input=pb.Input(seq=1, payload=b"one")), 0.01)  # hand path
-    a.data_received(frame_of(input=pb.Input(seq=1, payload=b"dup")), 0.01)  # not new: dropped
+    a.data_received(client_frame(input=pb.Input(seq=1, payload=b"one")), 0.01)  # hand path
+    a.data_received(client_frame(input=pb.Input(seq=1, payload=b"dup")), 0.01)  # not new: dropped
     # an unknown field inside Input: only protobuf decodes it (it skips the field)
     inner = pb.Input(seq=2, payload=b"two").SerializeToString() + b"\x18\x07"
     a.data_received(wire.frame(b"\x12" + wire.encode_varint(len(inner)) + inner), 0.02)
-    b.data_received(frame_of(input=pb.Input(seq=300, payload=b"x" * 200)), 0.02)  # long: protobuf
-    b.data_received(frame_of(input=pb.Input(seq=301)), 0.02)  # no payload
+    b.data_received(
+        client_frame(input=pb.Input(seq=300, payload=b"x" * 200)), 0.02
+    )  # long: protobuf
+    b.data_received(client_frame(input=pb.Input(seq=301)), 0.02)  # no payload
     relay.tick(0.04)
     assert relayed(sink_a) == [
         (1, 1, b"one"),
@@ -83,7 +60,7 @@ def test_spectator_input_is_a_protocol_error() -> None:
     relay = Relay(Config(server_id="t"))
     join(relay, "a")
     s, sink = join(relay, "watcher", spectator=True)
-    s.data_received(frame_of(input=pb.Input(seq=1, payload=b"x")), 0.01)
+    s.data_received(client_frame(input=pb.Input(seq=1, payload=b"x")), 0.01)
     assert s.state is SessionState.CLOSED
     kicks = [m.kick for m in sink.messages() if m.HasField("kick")]
     assert [k.reason for k in kicks] == [pb.REASON_PROTOCOL_ERROR]
@@ -91,9 +68,9 @@ def test_spectator_input_is_a_protocol_error() -> None:
 
 def test_input_before_hello_is_a_protocol_error() -> None:
     relay = Relay(Config(server_id="t"))
-    sink = RecordingSink()
+    sink = MemorySink()
     s = relay.open_session(sink, 0.0)
-    s.data_received(frame_of(input=pb.Input(seq=1, payload=b"x")), 0.0)
+    s.data_received(client_frame(input=pb.Input(seq=1, payload=b"x")), 0.0)
     assert s.state is SessionState.CLOSED
     kicks = [m.kick for m in sink.messages() if m.HasField("kick")]
     assert [k.reason for k in kicks] == [pb.REASON_PROTOCOL_ERROR]
@@ -103,6 +80,8 @@ def test_input_before_hello_is_a_protocol_error() -> None:
 def test_several_inputs_in_one_read() -> None:
     relay = Relay(Config(server_id="t"))
     a, sink = join(relay, "a")
-    a.data_received(b"".join(frame_of(input=pb.Input(seq=n, payload=b"p")) for n in (1, 2, 3)), 0)
+    a.data_received(
+        b"".join(client_frame(input=pb.Input(seq=n, payload=b"p")) for n in (1, 2, 3)), 0
+    )
     relay.tick(0.04)
     assert relayed(sink) == [(1, 1, b"p"), (1, 2, b"p"), (1, 3, b"p")]
