@@ -215,6 +215,20 @@ class Config:
             "cluster: a room's owner lease; a dead owner's rooms move after this long"
         ),
     )
+    advertise_http: str = field(
+        default="",
+        metadata=_opt(
+            "HOST:PORT other nodes send redirected WebSocket clients to (default: "
+            "--http-host and the HTTP listening port)"
+        ),
+    )
+    placement: str = field(
+        default="least-loaded",
+        metadata=_opt(
+            "cluster: where a new room goes: least-loaded (the node with the fewest "
+            "connections, this one on a tie) or local (the node the first Hello reached)"
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not self.server_id:
@@ -256,6 +270,8 @@ class Config:
         need(self.retention_days >= 0, "retention_days", "must be >= 0 (0 = keep)")
         need(self.max_data_bytes >= 0, "max_data_bytes", "must be >= 0 (0 = no limit)")
         need(self.lease_seconds >= 0.3, "lease_seconds", "must be >= 0.3")
+        need(self.placement in ("least-loaded", "local"), "placement",
+             "must be least-loaded or local")
         need(
             not self.cluster or self.cluster.startswith(("redis://", "rediss://", "unix://")),
             "cluster",

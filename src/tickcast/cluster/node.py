@@ -5,9 +5,11 @@ It plugs into the relay at two seams:
 
 - `Relay.placement`: every Hello comes here first. A room this node owns
   (or, for a spectator, mirrors) joins at once; otherwise the session is held
-  while Redis is asked: an unowned room is acquired (a new fencing epoch) and
-  restored from its stream; a room owned elsewhere answers
-  `Kick{REDIRECT, owner's address}`; a spectator gets a mirror of the stream.
+  while Redis is asked: an unowned room is placed on the least loaded node
+  (`--placement`; ties stay here): acquired here (a new fencing epoch) and
+  restored from its stream, or reserved for that node and redirected there;
+  a room owned elsewhere answers `Kick{REDIRECT, owner's address}` (its HTTP
+  address for a WebSocket client); a spectator gets a mirror of the stream.
 - `Relay.recorder` (write before send): each cycle's ticks of owned rooms are
   appended to their streams by a fenced Lua script, and only then delivered.
   A room whose append is refused has lost its lease (another node owns it
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from tickcast.cluster.mirror import MirrorRoom
-from tickcast.cluster.redis_store import Append, RedisStore, lease_address, lease_epoch
+from tickcast.cluster.redis_store import Append, Claim, RedisStore, lease_address, lease_epoch
 from tickcast.cluster.state import restore, restored_room, snapshot
 from tickcast.config import Config
 from tickcast.proto import pb
@@ -80,6 +82,7 @@ class ClusterService:
         self.config = config
         self.store = RedisStore(config.cluster, config.lease_seconds)
         self.address = config.advertise
+        self._http_address = config.advertise_http  # found at the HTTP listener if unset
         self.owned: dict[str, Owned] = {}
         self.mirrors: dict[str, tuple[MirrorRoom, asyncio.Task[None]]] = {}
         self._relay: Relay | None = None
@@ -115,7 +118,9 @@ class ClusterService:
                     self.address,
                 )
         try:
-            await self.store.heartbeat(self.address, 0, self.config.lease_seconds)
+            await self.store.heartbeat(
+                self.address, 0, self.config.lease_seconds, self.http_address
+            )
         except RedisError as exc:
             self._redis_failed("start", exc)
         self._wake = asyncio.Event()
@@ -253,19 +258,25 @@ class ClusterService:
             elif hello.spectator:
                 await self._mirror(name)  # served from the stream, whoever owns the room
             else:
-                ok, value = await self.store.acquire(name, self.address)
-                if not ok:
+                claim = await self.store.claim(
+                    name,
+                    self.address,
+                    place=self.config.placement == "least-loaded",
+                    websocket=session.transport == "ws",
+                    reserve_seconds=self.config.lease_seconds,
+                )
+                ok, value = claim.outcome == Claim.ACQUIRED, claim.value
+                if claim.outcome == Claim.OWNED:
                     ok, value = await self._wait_for_suspect_owner(name, value, session)
                 if ok:
                     await self._take(name, value)
                 else:
+                    owned = claim.outcome == Claim.OWNED
+                    address = lease_address(value) if owned else claim.address
+                    http = claim.http if address == claim.address else None
+                    detail = f"room {name!r} is hosted by another node"
+                    await self._redirect_to(session, address, http, detail)
                     self._redis_ok()
-                    self.redirects += 1
-                    session.kick(
-                        pb.REASON_REDIRECT,
-                        f"room {name!r} is hosted by another node",
-                        redirect=lease_address(value),
-                    )
                     return
             self._redis_ok()
         except RedisError as exc:
@@ -301,6 +312,52 @@ class ClusterService:
         left = await self.store.heartbeat_left(address)
         return left is None or left < self.config.lease_seconds / 2
 
+    async def _redirect_to(
+        self, session: Session, address: str, http: str | None, detail: str
+    ) -> None:
+        """Redirect `session` to the node at `address`; a WebSocket session to the
+        node's HTTP address (`http`, looked up in Redis if None)."""
+        if http is None and session.transport == "ws":
+            http = await self.store.http_address(address)
+        self.redirects += 1
+        self._kick_to(session, detail, address, http or "")
+
+    def _kick_to(self, session: Session, detail: str, address: str, http: str) -> None:
+        """Kick{REDIRECT} to a node: its TCP `address` for a TCP session, its
+        advertised HTTP `host:port` for a WebSocket one (the client keeps its
+        scheme and path). A node without an HTTP listener cannot take a
+        WebSocket client: that one is told to come back later instead."""
+        target = http if session.transport == "ws" else address
+        if target:
+            session.kick(pb.REASON_REDIRECT, detail, redirect=target)
+        else:
+            session.kick(pb.REASON_SERVER_SHUTDOWN, f"{detail}, which has no WebSocket listener")
+
+    @property
+    def http_address(self) -> str:
+        """This node's advertised HTTP `host:port`: --advertise-http, else the
+        HTTP listener's (empty without one, or before it has started)."""
+        if not self._http_address and self._server is not None:
+            from tickcast.http import HttpService
+
+            for service in self._server.services:
+                if isinstance(service, HttpService) and service.port:
+                    host = self.config.http_host
+                    host = f"[{host}]" if ":" in host else host
+                    self._http_address = f"{host}:{service.port}"
+                    if self.config.http_host in ("0.0.0.0", "::", ""):
+                        log.warning("cluster: HTTP on all addresses without --advertise-http: "
+                                    "other nodes will redirect WebSocket clients to %s",
+                                    self._http_address)
+        return self._http_address
+
+    def load(self) -> int:
+        """What placement compares: the connections this node's rooms feed
+        (players and spectators). A tick's cost is one write per connection, and
+        rooms differ in size (a duel, a 64-player lobby), so rooms are not counted."""
+        assert self._relay is not None
+        return sum(len(r.live) + len(r.spectators) for r in self._relay.rooms.values())
+
     async def _take(self, name: str, lease: str) -> None:
         """We hold the lease: restore the room from its stream and adopt it."""
         relay = self._relay
@@ -311,7 +368,7 @@ class ClusterService:
             task.cancel()
             relay.rooms.pop(name, None)
             for s in mirror.sessions():  # its spectators come back to the room itself
-                s.kick(pb.REASON_REDIRECT, "room moved to this node", redirect=self.address)
+                self._kick_to(s, "room moved to this node", self.address, self.http_address)
         keep = self.config.history_ticks
         entries = await self.store.read_tail(name, keep)
         state = restore(entries, keep)
@@ -494,7 +551,7 @@ class ClusterService:
         relay.inputs_of_closed_rooms += owned.room.inputs_sequenced
         for s in owned.room.sessions():
             if reason == pb.REASON_REDIRECT:
-                s.kick(reason, f"room {name!r} moved", redirect=self.address)
+                self._kick_to(s, f"room {name!r} moved", self.address, self.http_address)
             else:
                 s.kick(reason, f"room {name!r} paused: {why}")
 
@@ -508,9 +565,9 @@ class ClusterService:
             leases = {name: o.lease for name, o in self.owned.items()}
             try:
                 renewed = await self.store.renew(leases)
-                if self._drain_task is None:
+                if not self.draining:
                     await self.store.heartbeat(
-                        self.address, len(self.owned), self.config.lease_seconds
+                        self.address, self.load(), self.config.lease_seconds, self.http_address
                     )
                     if await self.store.drain_requested(self.address):
                         log.info("cluster: drain requested through Redis (tickcast drain)")
@@ -540,17 +597,20 @@ class ClusterService:
         relay = self._relay
         assert relay is not None
         self.draining = True
+        with contextlib.suppress(RedisError):
+            await self.store.leave(self.address)  # no new room is placed here any more
         rooms = {name: o for name, o in self.owned.items()}
         for name, o in rooms.items():
             if relay.rooms.get(name) is o.room:
                 del relay.rooms[name]  # no tick after the one in flight
         await self._flush(self.config.shutdown_timeout)
-        target = ""
+        target = target_http = ""
         try:
             nodes = await self.store.live_nodes()
             nodes.pop(self.address, None)
             if nodes:
                 target = min(nodes, key=lambda a: (nodes[a], a))
+                target_http = await self.store.http_address(target)
             for name, o in rooms.items():
                 if self.owned.get(name) is o:
                     await self.store.release(name, o.lease, 0)
@@ -563,7 +623,7 @@ class ClusterService:
                 relay.inputs_of_closed_rooms += o.room.inputs_sequenced
                 for s in o.room.sessions():
                     if target:
-                        s.kick(pb.REASON_REDIRECT, "node draining", redirect=target)
+                        self._kick_to(s, "node draining", target, target_http)
                     else:
                         s.kick(pb.REASON_SERVER_SHUTDOWN, "node draining")
         log.info("cluster: drained %d room(s) to %s", len(rooms), target or "(no other node)")

@@ -8,9 +8,13 @@ Keys of room R (the `{R}` hash tag keeps them in one Redis Cluster slot):
 - `tickcast:{R}:epoch`  counter, incremented at every acquisition (never reset).
 - `tickcast:{R}:log`    stream, entry id `<tick>-0`: field `f` the tick frame,
   and on some entries `s` a snapshot of the room (`tickcast.cluster.state`).
+- `tickcast:{R}:place`  string `host:port` with a short TTL: the node a
+  placement chose for the unowned room, until that node acquires it.
 
 `tickcast:nodes` is a sorted set of advertised addresses scored by the time
-(ms) their heartbeat expires, `tickcast:load` a hash address -> rooms owned.
+(ms) their heartbeat expires, `tickcast:load` a hash address -> load (the
+connections the node's rooms feed), `tickcast:http` a hash address -> the
+node's advertised HTTP `host:port` (where WebSocket clients are redirected).
 
 A lease value names its epoch, so an owner whose lease expired (paused past it,
 or cut off from Redis) can never write again even if it comes back before
@@ -29,19 +33,64 @@ import redis.asyncio as aioredis
 
 PREFIX = "tickcast:"
 
-_ACQUIRE = """
+_CLAIM = """
+local me = ARGV[1]
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local addr = string.match(cur, '^%d+|(.*)$')
-  if addr ~= ARGV[1] then return {0, cur} end
+  if addr ~= me then return {0, cur, redis.call('HGET', KEYS[7], addr) or ''} end
+end
+local reserved = redis.call('GET', KEYS[4])
+if not cur then
+  if reserved and reserved ~= me then
+    return {2, reserved, redis.call('HGET', KEYS[7], reserved) or ''}
+  end
+  if not reserved and ARGV[3] == '1' then
+    local mine = tonumber(redis.call('HGET', KEYS[6], me) or '0')
+    local best, low = nil, nil
+    for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], ARGV[5], '+inf')) do
+      if n ~= me and (ARGV[8] == '0' or redis.call('HEXISTS', KEYS[7], n) == 1) then
+        local l = tonumber(redis.call('HGET', KEYS[6], n) or '0')
+        if low == nil or l < low or (l == low and n < best) then best, low = n, l end
+      end
+    end
+    local slack = math.max(tonumber(ARGV[6]), math.floor(mine * tonumber(ARGV[7])))
+    if best and mine - low > slack then
+      redis.call('SET', KEYS[4], best, 'PX', ARGV[4])
+      redis.call('HINCRBY', KEYS[6], best, 1)
+      return {2, best, redis.call('HGET', KEYS[7], best) or ''}
+    end
+  end
 end
 local epoch = redis.call('INCR', KEYS[2])
-local value = epoch .. '|' .. ARGV[1]
+local value = epoch .. '|' .. me
 redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
 redis.call('PERSIST', KEYS[3])
-return {1, value}
+if reserved then
+  redis.call('DEL', KEYS[4])
+elseif not cur then
+  redis.call('HINCRBY', KEYS[6], me, 1)
+end
+return {1, value, ''}
 """
-"""Take a room's lease if nobody (or a former life of this same address) holds it."""
+"""Acquire a room, or say where it is (KEYS: its lease, epoch, log and placement
+reservation, the node registry, loads and HTTP addresses; ARGV: our address,
+lease ms, '1' to place on the least loaded node, reservation ms, now ms, slack,
+slack fraction, '1' if the client needs a WebSocket listener). Returns
+`{outcome, value, http}`:
+
+- 0: owned by another node; `value` its lease value, `http` its HTTP address;
+- 1: acquired (a new epoch; a former life of our address is taken over too);
+- 2: reserved for another node (by an earlier placement, or by this call:
+  it is the least loaded live node by more than the slack, ties go to us);
+  `value` its address.
+
+One script, so two nodes placing the same room concurrently agree: the first
+reserves or acquires, the second sees the reservation or the lease. A
+reservation counts toward its node's load at once (HINCRBY), as does a room
+acquired without one, so a burst of new rooms spreads before the next
+heartbeats publish the true loads. The reserved node acquires without placing
+again (no ping-pong); if it never comes, the reservation expires."""
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -111,6 +160,38 @@ def lease_epoch(value: str) -> int:
     return int(value.partition("|")[0] or 0)
 
 
+NODES = PREFIX + "nodes"
+LOAD = PREFIX + "load"
+HTTP = PREFIX + "http"
+
+PLACEMENT_SLACK = 2
+"""A new room goes to another node only if that node's load is lower than ours
+by more than this many connections (one 2-player room), or by more than
+`PLACEMENT_SLACK_FRACTION` of our load if that is more: nodes about equal keep
+their own rooms instead of bouncing clients over an extra connection."""
+PLACEMENT_SLACK_FRACTION = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of `RedisStore.claim`: OWNED (`value` the owner's lease value),
+    ACQUIRED (`value` our lease value) or RESERVED (`value` the node's address);
+    `http` the other node's advertised HTTP address ('' if it has none)."""
+
+    OWNED = 0
+    ACQUIRED = 1
+    RESERVED = 2
+
+    outcome: int
+    value: str
+    http: str
+
+    @property
+    def address(self) -> str:
+        """The TCP address of the node that owns or will own the room."""
+        return self.value if self.outcome == Claim.RESERVED else lease_address(self.value)
+
+
 @dataclass(frozen=True, slots=True)
 class Append:
     """One room's ticks of a cycle (or of several, merged) for the fenced append."""
@@ -134,7 +215,7 @@ class RedisStore:
             retry_on_timeout=False,
         )
         self.lease_ms = int(lease_seconds * 1000)
-        self._acquire = self.redis.register_script(_ACQUIRE)
+        self._claim = self.redis.register_script(_CLAIM)
         self._renew = self.redis.register_script(_RENEW)
         self._append = self.redis.register_script(_APPEND)
         self._release = self.redis.register_script(_RELEASE)
@@ -147,11 +228,33 @@ class RedisStore:
 
     # ------------------------------------------------------------ leases
 
+    async def claim(
+        self,
+        room: str,
+        address: str,
+        *,
+        place: bool = False,
+        websocket: bool = False,
+        reserve_seconds: float = 3.0,
+    ) -> Claim:
+        """Acquire `room` for `address`, unless it is owned by or reserved for
+        another node; with `place`, an unowned room goes to the least loaded live
+        node (one with an HTTP address if `websocket`), reserved for it."""
+        keys = [room_key(room, "lease"), room_key(room, "epoch"), room_key(room, "log"),
+                room_key(room, "place"), NODES, LOAD, HTTP]
+        args = [address, self.lease_ms, int(place), int(reserve_seconds * 1000),
+                int(time.time() * 1000), PLACEMENT_SLACK, PLACEMENT_SLACK_FRACTION,
+                int(websocket)]
+        outcome, value, http = await self._claim(keys=keys, args=args)
+        return Claim(int(outcome), _text(value), _text(http))
+
     async def acquire(self, room: str, address: str) -> tuple[bool, str]:
-        """(True, our lease value) or (False, the current owner's lease value)."""
-        keys = [room_key(room, "lease"), room_key(room, "epoch"), room_key(room, "log")]
-        ok, value = await self._acquire(keys=keys, args=[address, self.lease_ms])
-        return bool(ok), _text(value)
+        """(True, our lease value) or (False, the owner's lease value); a room
+        reserved for another node reads as its lease of epoch 0."""
+        c = await self.claim(room, address)
+        if c.outcome == Claim.RESERVED:
+            return False, f"0|{c.value}"
+        return c.outcome == Claim.ACQUIRED, c.value
 
     async def owner(self, room: str) -> str | None:
         """The lease value of the room's owner, if any."""
@@ -227,17 +330,28 @@ class RedisStore:
 
     # ------------------------------------------------------------ nodes
 
-    async def heartbeat(self, address: str, rooms: int, ttl: float) -> None:
+    async def heartbeat(self, address: str, load: int, ttl: float, http: str = "") -> None:
+        """The node is live for `ttl` more seconds, serves `load` connections,
+        and WebSocket clients reach it at `http` ('' = no HTTP listener)."""
         now_ms = int(time.time() * 1000)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(PREFIX + "nodes", {address: now_ms + int(ttl * 1000)})
-        pipe.hset(PREFIX + "load", address, rooms)
-        pipe.zremrangebyscore(PREFIX + "nodes", 0, now_ms)
+        pipe.zadd(NODES, {address: now_ms + int(ttl * 1000)})
+        pipe.hset(LOAD, address, load)
+        if http:
+            pipe.hset(HTTP, address, http)
+        else:
+            pipe.hdel(HTTP, address)
+        pipe.zremrangebyscore(NODES, 0, now_ms)
         await pipe.execute()
+
+    async def http_address(self, address: str) -> str:
+        """The advertised HTTP address of the node at `address` ('' if none)."""
+        value = await self.redis.hget(HTTP, address)
+        return "" if value is None else _text(value)
 
     async def heartbeat_left(self, address: str) -> float | None:
         """Seconds until the node's last heartbeat expires (None: not live)."""
-        score = await self.redis.zscore(PREFIX + "nodes", address)
+        score = await self.redis.zscore(NODES, address)
         if score is None:
             return None
         left = (float(score) - time.time() * 1000) / 1000
@@ -252,15 +366,16 @@ class RedisStore:
 
     async def leave(self, address: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(PREFIX + "nodes", address)
-        pipe.hdel(PREFIX + "load", address)
+        pipe.zrem(NODES, address)
+        pipe.hdel(LOAD, address)
+        pipe.hdel(HTTP, address)
         await pipe.execute()
 
     async def live_nodes(self) -> dict[str, int]:
-        """Advertised address -> rooms owned, of every node with a live heartbeat."""
+        """Advertised address -> load (connections), of every node with a live heartbeat."""
         now_ms = int(time.time() * 1000)
-        names = await self.redis.zrangebyscore(PREFIX + "nodes", now_ms, "+inf")
+        names = await self.redis.zrangebyscore(NODES, now_ms, "+inf")
         if not names:
             return {}
-        loads = await self.redis.hmget(PREFIX + "load", names)
+        loads = await self.redis.hmget(LOAD, names)
         return {_text(n): int(x or 0) for n, x in zip(names, loads, strict=True)}
