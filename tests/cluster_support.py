@@ -103,6 +103,7 @@ class NodeProcess:
         self.name = name
         self.flags = flags
         self.port = 0
+        self.http_port = 0  # with "--http" among the flags
         self.proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -123,6 +124,9 @@ class NodeProcess:
         m = LISTEN_LINE.match(line.decode().rstrip("\n"))
         assert m is not None, (line, self.log())
         self.port = int(m.group(2))
+        if "--http" in self.flags:  # then the HTTP listener's line follows
+            line = await asyncio.wait_for(self.proc.stdout.readline(), STARTUP_TIMEOUT)
+            self.http_port = int(line.decode().rstrip().rpartition(":")[2])
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
