@@ -244,6 +244,9 @@ export class Client {
   readonly kicks: Kicked[] = [];
 
   private readonly WebSocketClass: WebSocketConstructor;
+  /** Where we first connected (a load balancer, any cluster node): a redirect
+   * moves `url` to the room's owner; if that node dies we come back here. */
+  private readonly entryUrl: string;
   private conn: Connection | null = null;
   private queue: Tick[] = [];
   private waiter: (() => void) | null = null;
@@ -257,6 +260,7 @@ export class Client {
   constructor(options: ClientOptions) {
     this.core = new ClientCore(options.playerId, options);
     this.url = options.url;
+    this.entryUrl = options.url;
     const ws = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (ws === undefined) throw new TickcastError("no WebSocket class: pass options.WebSocket");
     this.WebSocketClass = ws;
@@ -458,6 +462,11 @@ export class Client {
         u.host = failure.redirect;
         this.url = u.toString();
       } else if (failure !== null) {
+        if (!(failure instanceof Kicked) && this.url !== this.entryUrl) {
+          // the node a redirect sent us to is gone: ask the entry point again
+          this.url = this.entryUrl;
+          redirects = 0;
+        }
         if (attempt >= this.maxAttempts) {
           const why = failure instanceof Error ? failure.message : String(failure);
           throw new ConnectionClosedError(`gave up after ${attempt} reconnect attempts: ${why}`);

@@ -122,9 +122,39 @@ test("a redirect is followed with the same Hello", async () => {
   try {
     await takeUntil(c, (t) => t.number === 1, 10000);
     assert.equal(new URL(c.url).port, port);
+    assert.equal(new URL(c.url).pathname, "/ws"); // scheme and path kept: only host:port change
     assert.equal(target.hellos[0].playerId, "ada");
   } finally {
     await c.close(false);
     await Promise.all([first.close(), target.close()]);
+  }
+});
+
+test("when the node a redirect sent us to dies, the client comes back to its entry point", async () => {
+  const target = await fake((ws) => {
+    ws.send(welcome(1));
+    ws.send(tick(1));
+  });
+  const port = new URL(target.url).port;
+  // the entry node redirects first; once the owner is gone it takes the room itself
+  const entry = await fake((ws, hello, k) => {
+    if (k === 1) ws.send(kick(Reason.REDIRECT, `127.0.0.1:${port}`));
+    else {
+      ws.send(welcome(2));
+      ws.send(tick(2));
+    }
+  });
+  const c = await connect(options(entry.url));
+  try {
+    await takeUntil(c, (t) => t.number === 1, 10000);
+    await target.close(); // the owner dies
+    const got = await takeUntil(c, (t) => t.number === 2, 10000);
+    assert.deepEqual(got.map((t) => t.number), [2]);
+    assert.equal(c.url, entry.url);
+    assert.equal(entry.hellos.length, 2);
+    assert.equal(entry.hellos[1].resumeAfter, 1n);
+  } finally {
+    await c.close(false);
+    await entry.close();
   }
 });
