@@ -16,14 +16,17 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
-from tests.support import LISTEN_LINE, hello_frame, input_frame
+from tests.support import LISTEN_LINE, RawClient, hello_frame, input_frame
 from tickcast import wire
-from tickcast.cluster.redis_store import room_key
+from tickcast.cluster.redis_store import RedisStore, room_key
 from tickcast.proto import pb
+
+if TYPE_CHECKING:
+    from tickcast.client import Client
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 STARTUP_TIMEOUT = 20.0
@@ -174,6 +177,47 @@ async def cluster(
                     p.proc.kill()
                 await p.proc.wait()
         await redis_proc.stop()
+
+
+async def redirected_to(port: int, player_id: str, room: str) -> str:
+    """Send a player's Hello to the node at `port`: the redirect address it answers."""
+    client = await RawClient.connect(port)
+    try:
+        client.send(hello_frame(player_id, room))
+        kick = await client.expect_kick(10)
+    finally:
+        await client.close()
+    assert kick.reason == pb.REASON_REDIRECT, kick
+    return kick.redirect
+
+
+@contextlib.asynccontextmanager
+async def redis_store(tmp_path: Path, lease_seconds: float) -> AsyncIterator[RedisStore]:
+    """A `RedisStore` on a fresh redis-server of its own (stopped afterwards)."""
+    redis_proc = RedisProcess(tmp_path / "redis")
+    await redis_proc.start()
+    store = RedisStore(redis_proc.url, lease_seconds=lease_seconds)
+    try:
+        yield store
+    finally:
+        await store.close()
+        await redis_proc.stop()
+
+
+async def ticks_across_drain(client: Client, owner: NodeProcess, next_port: int) -> list[int]:
+    """The numbers of the ticks `client` sees while its room's `owner` is drained
+    (SIGTERM at the 10th tick) until it plays at `next_port` (40 ticks in all);
+    checks that they are consecutive and that the client reconnected."""
+    numbers: list[int] = []
+    async for tick in client.ticks():
+        numbers.append(tick.number)
+        if len(numbers) == 10:
+            owner.signal(signal.SIGTERM)  # drain: the room moves to the other node
+        if client.port == next_port and len(numbers) > 40:
+            break
+    assert numbers == list(range(numbers[0], numbers[-1] + 1))
+    assert client.reconnects >= 1
+    return numbers
 
 
 async def stream_ticks(r: aioredis.Redis, room: str) -> list[tuple[int, bytes]]:

@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_support import SRC, Player, cluster, longest_pause, stream_ticks, wait_until
-from tests.support import RawClient, hello_frame
+from tests.cluster_support import (
+    SRC,
+    Player,
+    cluster,
+    longest_pause,
+    redirected_to,
+    stream_ticks,
+    ticks_across_drain,
+    wait_until,
+)
+from tests.support import RawClient
 from tickcast.proto import pb
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,11 +60,8 @@ async def test_redirect_to_owner_and_spectator_on_other_node(tmp_path: Path) -> 
         c1, w1 = await RawClient.join(a.port, "p1", room="arena")
         assert w1.slot == 1
         # a player's Hello on the non-owner is redirected to the owner
-        c2 = await RawClient.connect(b.port)
-        c2.send(hello_frame("p2", "arena"))
-        kick = await c2.expect_kick(10)
-        assert kick.reason == pb.REASON_REDIRECT and kick.redirect == a.address
-        await c2.close()
+        redirect = await redirected_to(b.port, "p2", "arena")
+        assert redirect == a.address
         c2, w2 = await RawClient.join(a.port, "p2", room="arena")
         assert w2.slot == 2
         # a spectator on the non-owner is served from the room's stream
@@ -71,7 +77,7 @@ async def test_redirect_to_owner_and_spectator_on_other_node(tmp_path: Path) -> 
         async with redis_proc.client() as r:
             stream = dict(await stream_ticks(r, "arena"))
         assert {t.number for t in seen} <= set(stream)
-        print(f"\nredirect: p2 sent to {kick.redirect}; spectator on the other node saw "
+        print(f"\nredirect: p2 sent to {redirect}; spectator on the other node saw "
               f"{len(seen)} ticks, all equal to the owner's")
         for c in (c1, c2, spec):
             await c.close()
@@ -259,15 +265,7 @@ async def test_python_client_follows_redirects_transparently(tmp_path: Path) -> 
         async with Client("127.0.0.1", b.port, player_id="sdk1", room="sdk") as client:
             assert (client.host, client.port) == ("127.0.0.1", a.port)  # followed the redirect
             client.send(b"one")
-            numbers = []
-            async for tick in client.ticks():
-                numbers.append(tick.number)
-                if len(numbers) == 10:
-                    a.signal(signal.SIGTERM)  # drain: the room moves to b
-                if client.port == b.port and len(numbers) > 40:
-                    break
-            assert numbers == list(range(numbers[0], numbers[-1] + 1))
-            assert client.reconnects >= 1
+            numbers = await ticks_across_drain(client, a, b.port)
         await owner[0].close()
         print(f"\nSDK client: redirected to the owner, then followed the drain to b; "
               f"{len(numbers)} consecutive ticks")

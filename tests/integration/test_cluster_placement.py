@@ -8,16 +8,21 @@ Each test prints its figures (run with -s to see them)."""
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.cluster_support import NodeProcess, Player, cluster, wait_until
-from tests.support import RawClient, hello_frame
+from tests.cluster_support import (
+    NodeProcess,
+    Player,
+    cluster,
+    redirected_to,
+    ticks_across_drain,
+    wait_until,
+)
+from tests.support import RawClient
 from tickcast.cluster.redis_store import lease_address, room_key
-from tickcast.proto import pb
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,11 +63,7 @@ async def test_new_room_at_a_loaded_node_goes_to_the_idle_node(tmp_path: Path) -
             await both_live(r, [a, b])
             busy = await load_up(r, a, 4)
             assert await owner_of(r, "busy") == a.address
-            c = await RawClient.connect(a.port)
-            c.send(hello_frame("newcomer", "fresh"))
-            kick = await c.expect_kick(10)
-            assert kick.reason == pb.REASON_REDIRECT and kick.redirect == b.address
-            await c.close()
+            assert await redirected_to(a.port, "newcomer", "fresh") == b.address
             # the idle node acquires the room it was chosen for, and the client plays there
             c, welcome = await RawClient.join(b.port, "newcomer", room="fresh")
             assert await owner_of(r, "fresh") == b.address
@@ -158,15 +159,7 @@ async def test_websocket_client_is_redirected_to_the_http_address(tmp_path: Path
                 async with Client("127.0.0.1", a.http_port, player_id="w2", **kw) as two:  # type: ignore[arg-type]
                     assert two.port == b.http_port  # owned by b: the owner's HTTP port
                     one.send(b"hi")
-                    numbers = []
-                    async for tick in one.ticks():
-                        numbers.append(tick.number)
-                        if len(numbers) == 10:
-                            b.signal(signal.SIGTERM)  # drain: the room moves to a
-                        if one.port == a.http_port and len(numbers) > 40:
-                            break
-                    assert numbers == list(range(numbers[0], numbers[-1] + 1))
-                    assert one.reconnects >= 1
+                    numbers = await ticks_across_drain(one, b, a.http_port)  # drain b
                     await wait_until(lambda: two.port == a.http_port, 15, "w2 to follow")
             for x in busy:
                 await x.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_support import RedisProcess
+from tests.cluster_support import redis_store
 from tickcast.cluster.redis_store import Claim, RedisStore, lease_address
 
 pytestmark = pytest.mark.timeout(30)
@@ -21,14 +21,8 @@ A, B, C = "10.0.0.1:7777", "10.0.0.2:7777", "10.0.0.3:7777"
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[RedisStore]:
-    redis_proc = RedisProcess(tmp_path / "redis")
-    await redis_proc.start()
-    s = RedisStore(redis_proc.url, lease_seconds=5)
-    try:
+    async with redis_store(tmp_path, lease_seconds=5) as s:
         yield s
-    finally:
-        await s.close()
-        await redis_proc.stop()
 
 
 async def place(store: RedisStore, room: str, at: str, **kw: object) -> Claim:

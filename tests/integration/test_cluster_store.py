@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_support import RedisProcess
+from tests.cluster_support import redis_store
 from tickcast.cluster.redis_store import Append, RedisStore, lease_address, lease_epoch
 
 pytestmark = pytest.mark.timeout(30)
@@ -17,14 +17,8 @@ pytestmark = pytest.mark.timeout(30)
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[RedisStore]:
-    redis_proc = RedisProcess(tmp_path / "redis")
-    await redis_proc.start()
-    s = RedisStore(redis_proc.url, lease_seconds=0.5)
-    try:
+    async with redis_store(tmp_path, lease_seconds=0.5) as s:
         yield s
-    finally:
-        await s.close()
-        await redis_proc.stop()
 
 
 async def test_lease_epochs_and_fenced_appends(store: RedisStore) -> None:
