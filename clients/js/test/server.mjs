@@ -22,6 +22,7 @@ export function startServer(...args) {
   );
   let out = "";
   let err = "";
+  let started = false;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`server did not start in 30 s:\n${out}\n${err}`)), 30000);
     const fail = (e) => {
@@ -35,7 +36,9 @@ export function startServer(...args) {
       out += d;
       const http = /tickcast http on (http:\/\/\S+)/.exec(out);
       const tcp = /tickcast listening on tcp:\/\/(\S+)/.exec(out);
-      if (http && tcp) {
+      // once: a later chunk of stdout must not take the exit listener of `stopped` away
+      if (http && tcp && !started) {
+        started = true;
         clearTimeout(timer);
         proc.removeAllListeners("exit");
         const stopped = new Promise((r) => proc.on("exit", r));
