@@ -157,3 +157,41 @@ async def test_archive_mode_writes_behind_and_restores_nothing() -> None:
     assert [n for n, _ in lg.read_ticks(2, 1)] == [5, 6, 7, 8, 9]
     assert [m.id for m in lg.matches()] == [1, 2]
     assert verify_match(lg, 2).ok
+
+
+class _FailingLog(MemoryTickLog):
+    """A disk that fails at its first write after the start."""
+
+    def write_cycle(self, cycle: Cycle) -> None:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_failing_archive_disk_never_stops_the_rooms() -> None:
+    from tickcast.cluster.node import ClusterService
+
+    config = Config(tick_rate=30, cluster="redis://127.0.0.1:1/0")
+    recorder = Recorder(config, _FailingLog, archive=True)
+    recorder.open()
+    await recorder.start(SimpleNamespace(relay=None))  # type: ignore[arg-type]
+    node = ClusterService(config, archive=recorder)
+    try:
+        _, frames = frames_of_a_match(5)
+        room = Room("r", config)
+        recorder.begin_part(room, "k", 1, b"", [])
+        recorder.record([(room, frames[0])], [])  # on the loop: only queued, never raises
+
+        async def failed() -> bool:
+            while recorder.failed is None or recorder.backlog:
+                await asyncio.sleep(0.01)
+            return True
+
+        await asyncio.wait_for(failed(), 10)
+        recorder.record([(room, frames[1])], [room])  # after the failure: dropped quietly
+        assert recorder.backlog == 0
+        metrics = {m.name: m.samples[0].value for m in node.metrics()}
+        assert metrics["tickcast_cluster_archive_failed"] == 1
+        assert metrics["tickcast_cluster_archive_backlog_cycles"] == 0
+    finally:
+        recorder.close()
+        await recorder.wait_closed()
+        await node.store.close()

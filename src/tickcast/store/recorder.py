@@ -100,24 +100,26 @@ def tick_number(frame: bytes) -> int:
 class LogArchive:
     """A room's older ticks, read from the log (`room.Archive`)."""
 
-    def __init__(self, reader: TickLog, match_id: int) -> None:
+    def __init__(self, reader: TickLog, match_id: int, first: int = 1) -> None:
         self.log = reader
         self.match_id = match_id
+        self.first = first  # a part of a match (cluster archive) starts later
 
     def first_kept(self) -> int:
-        return 1
+        return self.first
 
     def reader(self, room: Room) -> LogCatchup:
-        return LogCatchup(self.log, self.match_id, room)
+        return LogCatchup(self.log, self.match_id, room, self.first)
 
 
 class LogCatchup:
     """One connection's catch-up source: the log a chunk at a time for ticks older than
     the room's ring, the ring for recent ones. Holds at most one chunk."""
 
-    __slots__ = ("log", "match_id", "room", "_chunk", "_lo", "_hi", "reads", "max_chunk")
+    __slots__ = ("log", "match_id", "room", "first", "_chunk", "_lo", "_hi", "reads", "max_chunk")
 
-    def __init__(self, reader: TickLog, match_id: int, room: Room) -> None:
+    def __init__(self, reader: TickLog, match_id: int, room: Room, first: int = 1) -> None:
+        self.first = first
         self.log = reader
         self.match_id = match_id
         self.room = room
@@ -127,7 +129,7 @@ class LogCatchup:
         self.max_chunk = 0
 
     def first_kept(self) -> int:
-        return 1
+        return self.first
 
     def last_sent(self) -> int:
         return self.room.last_sent()

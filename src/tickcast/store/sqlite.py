@@ -295,7 +295,7 @@ class SQLiteTickLog:
             server_id=str(server_id),
             match_key=str(key),
             first_tick=int(first),  # type: ignore[call-overload]
-            base_chain=bytes(base),  # type: ignore[arg-type]
+            base_chain=bytes(base),  # type: ignore[call-overload]
         )
 
     def matches(self) -> list[MatchInfo]:
