@@ -195,3 +195,19 @@ async def test_a_failing_archive_disk_never_stops_the_rooms() -> None:
         recorder.close()
         await recorder.wait_closed()
         await node.store.close()
+
+
+async def test_two_nodes_cannot_archive_into_one_data_dir(tmp_path: Path) -> None:
+    from tickcast.store.log import StoreError
+
+    config = Config(data_dir=str(tmp_path), cluster="redis://127.0.0.1:1/0")
+    first = Recorder(config, archive=True)
+    first.open()
+    second = Recorder(config, archive=True)
+    with pytest.raises(StoreError, match="its own --data-dir"):
+        second.open()
+    first.close()
+    await first.wait_closed()  # gives the directory up
+    second.open()
+    second.close()
+    await second.wait_closed()

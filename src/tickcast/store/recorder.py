@@ -47,7 +47,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from tickcast import wire
 from tickcast.config import Config
@@ -167,18 +168,26 @@ class Recorder:
             from tickcast.store.sqlite import SQLiteTickLog
 
             def open_log() -> TickLog:
-                return SQLiteTickLog(
+                lg = SQLiteTickLog(
                     config.data_dir,
                     durability=config.durability,
                     check=True,
                     background_checkpoints=True,
                 )
+                if archive:  # nodes sharing a dir would assign the same match ids
+                    try:
+                        self._dir_lock = _lock_data_dir(config.data_dir)
+                    except StoreError:
+                        lg.close()
+                        raise
+                return lg
 
             def open_reader() -> TickLog:
                 return SQLiteTickLog(config.data_dir, create=False)
 
         self._open_log = open_log
         self._open_reader = open_reader
+        self._dir_lock: IO[str] | None = None
         self.log: TickLog | None = None
         self.reader: TickLog | None = None
         self._relay: Relay | None = None
@@ -230,7 +239,9 @@ class Recorder:
             relay.recorder = self
         # The writer needs the GIL back after every SQLite call; a busy loop keeps it
         # for a whole switch interval (default 5 ms) each time, several times a cycle.
-        if sys.getswitchinterval() > WRITER_SWITCH_INTERVAL:
+        # Not in archive mode: there the writer is behind the game by design, and the
+        # loop should not hand the GIL over more often for it.
+        if not self.archive_mode and sys.getswitchinterval() > WRITER_SWITCH_INTERVAL:
             sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="tickcast-store", daemon=True)
         self._thread.start()
@@ -272,6 +283,9 @@ class Recorder:
         for lg in {id(x): x for x in (self.reader, self.log) if x is not None}.values():
             lg.close()
         self.log = self.reader = None
+        if self._dir_lock is not None:
+            self._dir_lock.close()
+            self._dir_lock = None
 
     @property
     def backlog(self) -> int:
@@ -532,6 +546,22 @@ class Recorder:
         deleted = self.log.prune(older, cfg.max_data_bytes or None)
         if deleted:
             log.info("tick log: pruned %d ended match(es): %s", len(deleted), deleted)
+
+
+def _lock_data_dir(data_dir: str) -> IO[str]:
+    """An exclusive lock on a cluster node's data dir, held while it archives."""
+    import fcntl
+
+    lock = open(Path(data_dir) / "archive.lock", "w")  # noqa: SIM115 (held until close)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise StoreError(
+            f"another process archives into {data_dir}: give every cluster node its own "
+            "--data-dir"
+        ) from None
+    return lock
 
 
 def open_recorder(config: Config, *, archive: bool = False) -> Recorder:
