@@ -4,6 +4,7 @@ recorder's archive mode (write-behind, no restore, no delivery)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -89,6 +90,11 @@ def test_tickcast_verify_says_it_is_a_part(
     out = capsys.readouterr().out
     assert "OK, 20 ticks (20 chained), a part from tick 11" in out
     assert "of cluster match abc" in out
+    assert main(["matches", "--data-dir", str(tmp_path)]) == 0
+    assert "11..30" in capsys.readouterr().out  # the table shows the part's ticks
+    assert main(["matches", "--json", "--data-dir", str(tmp_path)]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["match_key"], row["first_tick"], row["ticks"]) == ("abc", 11, 30)
 
 
 def test_a_schema_1_log_gains_the_part_columns(tmp_path: Path) -> None:

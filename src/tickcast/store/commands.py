@@ -117,7 +117,8 @@ def cmd_matches(args: argparse.Namespace) -> int:
             m.room,
             _when(m.started_at),
             _when(m.ended_at),
-            str(m.tick_count),
+            # a cluster node's part of a match: the ticks it sequenced
+            f"{m.first_tick}..{m.tick_count}" if m.is_part else str(m.tick_count),
             str(m.tick_rate),
             ", ".join(m.players),
         )
