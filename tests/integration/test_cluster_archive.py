@@ -5,6 +5,7 @@ kill -9 of its owner into two parts on two nodes."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -159,3 +160,34 @@ async def test_replay_of_a_part_starts_at_its_first_tick(tmp_path: Path) -> None
             await s.close()
     finally:
         lg.close()
+
+
+async def test_a_drained_node_ends_its_part_and_the_next_owner_goes_on(tmp_path: Path) -> None:
+    flags = (*FLAGS, "--reconnect-grace", "20", "--history-seconds", "1")
+    async with cluster(tmp_path, 2, *flags) as (redis_proc, (a, b)):
+        async with redis_proc.client() as r:  # b must be live before a drains to it
+            await wait_until(lambda: r.zscore("tickcast:nodes", b.address), 10, "b's heartbeat")
+        players = [Player(f"p{i}", "lobby", [a.port, b.port]) for i in range(2)]
+        await _start(players)
+        await asyncio.wait_for(_play_until(players, 90), 20)
+        a.signal(signal.SIGTERM)  # drain, then shut down
+        assert await asyncio.wait_for(a.proc.wait(), 20) == 0  # type: ignore[union-attr]
+        await wait_until(lambda: all(p.resumed_at for p in players), 20, "resume on b")
+        await asyncio.wait_for(_play_until(players, max(p.last for p in players) + 30), 20)
+        for p in players:
+            await p.stop()
+        seen = {n: f for p in players for n, f in p.frames.items()}
+
+        def b_has_everything() -> bool:
+            matches, ticks = _archive(b.data_dir)
+            return bool(matches) and max(ticks[matches[0].id]) >= max(seen)
+
+        await wait_until(b_has_everything, 20, "b's archive to catch up", 0.1)
+        (first,), a_ticks = _archive(a.data_dir)
+        (second,), b_ticks = _archive(b.data_dir)
+    assert first.end_reason == "drained" and first.first_tick == 1
+    assert second.is_part and second.match_key == first.match_key
+    # a flushed everything before it let go: its part reaches the tick before b's first
+    assert max(a_ticks[first.id]) >= second.first_tick - 1
+    union = {**a_ticks[first.id], **b_ticks[second.id]}
+    assert all(union.get(n) == f for n, f in seen.items())
