@@ -164,6 +164,7 @@ class Recorder:
     ) -> None:
         self.config = config
         self.archive_mode = archive
+        self._dir_lock: IO[str] | None = None  # archive mode: this node's data dir
         if open_log is None:
             from tickcast.store.sqlite import SQLiteTickLog
 
@@ -187,7 +188,6 @@ class Recorder:
 
         self._open_log = open_log
         self._open_reader = open_reader
-        self._dir_lock: IO[str] | None = None
         self.log: TickLog | None = None
         self.reader: TickLog | None = None
         self._relay: Relay | None = None
