@@ -26,7 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_COMPARE = ROOT.parent / "shared" / "bench" / "compare.py"
 if not DEFAULT_COMPARE.exists():  # a worktree under /work/wt/<name>
     DEFAULT_COMPARE = ROOT.parent.parent / "shared" / "bench" / "compare.py"
-SERVER_CMD = "{python} -m tickcast serve --host {{host}} --port {{port}} --tick-rate {{tick}}"
+# --no-http --no-record: the bench measures the relay (recording's cost has its own
+# figures in docs/operations.md, made with bench/recording.py)
+SERVER_CMD = (
+    "{python} -m tickcast serve --host {{host}} --port {{port}} --tick-rate {{tick}}"
+    " --no-http --no-record"
+)
 SCENARIOS = {
     "smoke": ("smoke", ""),
     "rooms": ("rooms", ""),

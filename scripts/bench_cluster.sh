@@ -5,7 +5,9 @@
 #
 # 8 clients per room, 30 Hz ticks, 30 inputs/s per client, a 15 s window. With
 # two nodes loadgen's `-addr A,B` starts the clients of room r at node r mod 2
-# and `-pid A,B` sums the nodes' CPU. Env: PY (python), LOADGEN (loadgen binary).
+# and `-pid A,B` sums the nodes' CPU. Env: PY (python), LOADGEN (loadgen binary),
+# RECORD (--record, the default: each node archives its matches into a data dir of
+# its own under a temporary directory; --no-record: no archive).
 set -u
 MODE=$1; ROOMS=${2:-64}
 cd "$(dirname "$0")/.."
@@ -17,13 +19,15 @@ redis-server --port $RP --bind 127.0.0.1 --save '' --appendonly no --loglevel wa
 RPID=$!
 for _ in $(seq 50); do redis-cli -p $RP ping >/dev/null 2>&1 && break; sleep 0.1; done
 export PYTHONPATH=src TICKCAST_LOG_LEVEL=WARNING
-serve() { $PY -m tickcast serve --port "$1" --no-http --tick-rate 30 "${@:2}" >/dev/null 2>&1 & }
+RECORD=${RECORD:---record}
+DATA=$(mktemp -d)
+serve() { $PY -m tickcast serve --port "$1" --no-http --tick-rate 30 --data-dir "$DATA/$1" "${@:2}" >/dev/null 2>&1 & }
 N2=""
 case $MODE in
   single) serve $P1 --no-record; N1=$!; ADDR=127.0.0.1:$P1; PIDS=$N1 ;;
-  one) serve $P1 --cluster redis://127.0.0.1:$RP/0; N1=$!; ADDR=127.0.0.1:$P1; PIDS=$N1 ;;
-  two) serve $P1 --cluster redis://127.0.0.1:$RP/0; N1=$!
-       serve $P2 --cluster redis://127.0.0.1:$RP/0; N2=$!
+  one) serve $P1 $RECORD --cluster redis://127.0.0.1:$RP/0; N1=$!; ADDR=127.0.0.1:$P1; PIDS=$N1 ;;
+  two) serve $P1 $RECORD --cluster redis://127.0.0.1:$RP/0; N1=$!
+       serve $P2 $RECORD --cluster redis://127.0.0.1:$RP/0; N2=$!
        ADDR=127.0.0.1:$P1,127.0.0.1:$P2; PIDS=$N1,$N2 ;;
   *) echo "usage: $0 single|one|two [ROOMS]" >&2; kill $RPID; exit 2 ;;
 esac
@@ -36,3 +40,4 @@ echo "redis CPU seconds: $(awk '{print ($14+$15)/100}' /proc/$RPID/stat)"
 kill $N1 $N2 2>/dev/null
 wait $N1 $N2 2>/dev/null
 kill $RPID
+rm -rf "$DATA"

@@ -103,6 +103,7 @@ class NodeProcess:
     def __init__(self, redis_url: str, logdir: Path, name: str, *flags: str) -> None:
         self.redis_url = redis_url
         self.logfile = logdir / f"{name}.log"
+        self.data_dir = logdir / f"{name}-data"  # its match archive (each node its own)
         self.name = name
         self.flags = flags
         self.port = 0
@@ -119,7 +120,8 @@ class NodeProcess:
         with open(self.logfile, "ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tickcast", "serve", "--port", str(port), "--no-http",
-                "--cluster", self.redis_url, "--server-id", self.name, *self.flags,
+                "--cluster", self.redis_url, "--server-id", self.name,
+                "--data-dir", str(self.data_dir), *self.flags,
                 stdout=asyncio.subprocess.PIPE, stderr=err, env=env,
             )
         assert self.proc.stdout is not None

@@ -105,20 +105,23 @@ async def serve(config: Config) -> int:
 
     services: list[Service] = []
     cluster = None
+    recorder = None
+    if config.record:
+        from tickcast.store import StoreError, open_recorder
+
+        try:  # a cluster node's is a write-behind archive: Redis is its tick log
+            recorder = open_recorder(config, archive=bool(config.cluster))
+        except StoreError as exc:
+            print(f"tickcast: {exc}", file=sys.stderr)
+            return 1
     if config.cluster:
         # the room streams in Redis are the tick log of a cluster node
         from tickcast.cluster import ClusterService
 
-        cluster = ClusterService(config)
+        cluster = ClusterService(config, archive=recorder)  # it starts and closes the archive
         services.append(cluster)
-    elif config.record:
-        from tickcast.store import StoreError, open_recorder
-
-        try:
-            services.append(open_recorder(config))
-        except StoreError as exc:
-            print(f"tickcast: {exc}", file=sys.stderr)
-            return 1
+    elif recorder is not None:
+        services.append(recorder)
     http = None
     if config.http:
         from tickcast.http import HttpService

@@ -158,8 +158,10 @@ class Relay:
 
     @property
     def ticking(self) -> bool:
-        """True while some room has members (and so needs ticks)."""
-        return any(r.members for r in self.rooms.values())
+        """True while some room needs a tick (members, or a last leave to announce)
+        or is empty and waits for its tick phase to be dropped: with several
+        phases, the firing that sees the last member go may be another phase's."""
+        return any(r.needs_tick or r.empty for r in self.rooms.values())
 
     def tick(self, now: float, phase: int | None = None) -> None:
         """Produce the next tick of every room that has members (of `phase` only,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from support import room_names_in_distinct_phases
 
+from tickcast.proto import pb
+
 from .harness import Harness
 
 
@@ -31,3 +33,21 @@ def test_without_a_phase_every_room_ticks() -> None:
     h.relay.tick(h.clock.now())
     assert [h.relay.rooms[n].last_sent() for n in names] == [1, 1, 1, 1]
     assert all(c.ticks() for c in clients)
+
+
+def test_ticker_goes_on_until_a_left_room_in_another_phase_is_ticked_and_dropped() -> None:
+    # the last member leaves a phase-1 room; the next firing is phase 0's: the
+    # relay must still say it is ticking, or the ticker stops before the room
+    # announces the leave and is dropped (it was: the room stayed forever)
+    h = Harness(tick_phases=4)
+    name = room_names_in_distinct_phases(4)[1]
+    c, _ = h.join("ada", room=name)
+    h.relay.tick(h.clock.now(), 1)
+    c.send(leave=pb.Leave())
+    h.clock.advance(0.025)
+    h.relay.tick(h.clock.now(), 2)
+    assert name in h.relay.rooms and h.relay.ticking
+    h.clock.advance(0.075)
+    h.relay.tick(h.clock.now(), 1)
+    assert name not in h.relay.rooms
+    assert not h.relay.ticking  # now the ticker may stop: nothing left to tick

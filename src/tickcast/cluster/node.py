@@ -20,6 +20,11 @@ A Redis error pauses the rooms (their ticks wait, nothing is delivered unlogged)
 counts `redis_errors` and logs once per outage; the writer retries until Redis
 answers. If the outage outlasted the lease, the fenced append is refused and
 the rooms move as in a failover.
+
+With recording on, the node also keeps a match archive (`archive`, a
+`Recorder` in archive mode): every tick Redis accepted is handed to it after
+delivery, written behind on its own thread, one part per stretch of a match
+this node sequenced (docs/scaling.md, "Match archive").
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +43,7 @@ from redis.exceptions import RedisError
 
 from tickcast.cluster.mirror import MirrorRoom
 from tickcast.cluster.redis_store import Append, Claim, RedisStore, lease_address, lease_epoch
-from tickcast.cluster.state import restore, restored_room, snapshot
+from tickcast.cluster.state import part_start, restore, restored_room, snapshot
 from tickcast.config import Config
 from tickcast.proto import pb
 from tickcast.room import Room
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
     from tickcast.relay import Relay
     from tickcast.server import Server
     from tickcast.session import HelloRequest, Session
+    from tickcast.store.recorder import Recorder
 
 log = logging.getLogger("tickcast.cluster")
 
@@ -66,6 +73,7 @@ class Owned:
     room: Room
     lease: str
     snapshot_tick: int = 0
+    match_key: str = ""  # the match's id in every node's archive (in the snapshots)
 
 
 @dataclass(slots=True)
@@ -78,8 +86,9 @@ class _Cycle:
 class ClusterService:
     """The `Service` that makes a server a cluster node (`tickcast serve --cluster`)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, archive: Recorder | None = None) -> None:
         self.config = config
+        self.archive = archive  # the write-behind match archive (None: --no-record)
         self.store = RedisStore(config.cluster, config.lease_seconds)
         self.address = config.advertise
         self._http_address = config.advertise_http  # found at the HTTP listener if unset
@@ -106,6 +115,8 @@ class ClusterService:
 
     async def start(self, server: Server) -> None:
         self._server = server
+        if self.archive is not None:
+            await self.archive.start(server)
         relay = self._relay = server.relay
         relay.recorder = self
         relay.placement = self
@@ -142,6 +153,11 @@ class ClusterService:
         for t in [*self._tasks, *self._placing]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        if self.archive is not None:  # after the flush: it archived what Redis took
+            for o in self.owned.values():
+                self.archive.end_part(o.room, "shutdown")
+            self.archive.close()
+            await self.archive.wait_closed()
         with contextlib.suppress(RedisError, OSError):
             await self._release_all()
             await self.store.leave(self.address)
@@ -180,6 +196,17 @@ class ClusterService:
             "Owned rooms whose ticks wait for an unreachable Redis",
             value=len(self.owned) if self.outage_since is not None else 0,
         )
+        if self.archive is not None:
+            yield GaugeMetricFamily(
+                "tickcast_cluster_archive_backlog_cycles",
+                "Tick cycles delivered but not yet written to the match archive (its lag)",
+                value=self.archive.backlog,
+            )
+            yield GaugeMetricFamily(
+                "tickcast_cluster_archive_failed",
+                "1 if the match archive's disk failed (archiving is off until a restart)",
+                value=int(self.archive.failed is not None),
+            )
         for name, doc, value in (
             ("redis_errors", "Failed Redis calls", self.redis_errors),
             ("rooms_acquired", "Room leases acquired", self.rooms_acquired),
@@ -375,7 +402,11 @@ class ClusterService:
         loop = asyncio.get_running_loop()
         room = restored_room(name, self.config, state, loop.time())
         room.created_at = loop.time()
-        self.owned[name] = Owned(room, lease)
+        key = state.match_key or uuid.uuid4().hex  # none in the stream: a new match
+        self.owned[name] = Owned(room, lease, match_key=key)
+        if self.archive is not None:
+            part = part_start(entries)
+            self.archive.begin_part(room, key, part.first_tick, part.base_chain, part.ticks)
         self.rooms_acquired += 1
         relay.adopt(room)
         log.info(
@@ -433,14 +464,16 @@ class ClusterService:
             number = tick_number(frame)
             snap = b""
             if not owned.snapshot_tick or number - owned.snapshot_tick >= every:
-                snap = snapshot(room)
+                snap = snapshot(room, owned.match_key)
                 owned.snapshot_tick = number
             ticks.setdefault(room.name, []).append((number, frame, snap))
         self._cycles.append(_Cycle(produced, ticks, gone))
         self._wake.set()
 
     def kicked(self, session: Session) -> None:
-        """Relay.recorder: kicks are not kept in the cluster log."""
+        """Relay.recorder: kicks are not kept in the cluster log, only in the archive."""
+        if self.archive is not None:
+            self.archive.kicked(session)
 
     async def _write_loop(self) -> None:
         while True:
@@ -508,6 +541,8 @@ class ClusterService:
             self.ticks_appended += len(out)
             if out:
                 relay.deliver(out)
+            if self.archive is not None:  # write-behind: after the clients have them
+                self.archive.record(out, cycle.gone)
             for room in cycle.gone:
                 self._gone(room)
 
@@ -546,6 +581,8 @@ class ClusterService:
             return
         self.rooms_dropped += 1
         log.warning("cluster: dropped room %s: %s", name, why)
+        if self.archive is not None:
+            self.archive.end_part(owned.room, f"dropped: {why}")
         if relay.rooms.get(name) is owned.room:
             del relay.rooms[name]
         relay.inputs_of_closed_rooms += owned.room.inputs_sequenced
@@ -620,6 +657,8 @@ class ClusterService:
         for name, o in rooms.items():
             if self.owned.get(name) is o:
                 del self.owned[name]
+                if self.archive is not None:
+                    self.archive.end_part(o.room, "drained")
                 relay.inputs_of_closed_rooms += o.room.inputs_sequenced
                 for s in o.room.sessions():
                     if target:

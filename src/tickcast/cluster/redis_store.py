@@ -242,9 +242,10 @@ class RedisStore:
         node (one with an HTTP address if `websocket`), reserved for it."""
         keys = [room_key(room, "lease"), room_key(room, "epoch"), room_key(room, "log"),
                 room_key(room, "place"), NODES, LOAD, HTTP]
-        args: list[str | int | float] = [address, self.lease_ms, int(place), int(reserve_seconds * 1000),
-                int(time.time() * 1000), PLACEMENT_SLACK, PLACEMENT_SLACK_FRACTION,
-                int(websocket)]
+        args: list[str | int | float] = [
+            address, self.lease_ms, int(place), int(reserve_seconds * 1000),
+            int(time.time() * 1000), PLACEMENT_SLACK, PLACEMENT_SLACK_FRACTION, int(websocket),
+        ]
         outcome, value, http = await self._claim(keys=keys, args=args)
         return Claim(int(outcome), _text(value), _text(http))
 

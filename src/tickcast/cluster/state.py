@@ -11,6 +11,10 @@ A snapshot is taken right after `Room.produce` returned the tick it rides on:
 at that moment the open tick is empty (no Hello or input is handled between
 produce and the cycle's record), so the players' `last_seq` and membership are
 exactly those of the ticks up to and including it.
+
+The snapshot also carries the room's *match key* (`m`): the id of the match
+that every node's archived part of it shares (docs/scaling.md, "Match archive").
+It lives with the stream, so it is trimmed and expires with it.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from tickcast.room import Player, Room
 from tickcast.store.log import tick_of_frame
 
 
-def snapshot(room: Room) -> bytes:
+def snapshot(room: Room, match_key: str = "") -> bytes:
     """The players and chain of `room` just after it produced its newest tick."""
     players = [
         [p.id, p.slot, p.last_seq, int(p.member), p.join_tick, p.left_tick]
         for p in room.players.values()
     ]
-    return json.dumps({"c": room.chain.hex(), "p": players}, separators=(",", ":")).encode()
+    data = {"c": room.chain.hex(), "p": players, "m": match_key}
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 @dataclass(slots=True)
@@ -42,11 +47,13 @@ class RestoredState:
     players: dict[int, Player] = field(default_factory=dict)  # by slot
     history: list[tuple[int, bytes]] = field(default_factory=list)
     snapshot_tick: int = 0  # 0: no snapshot was found (a stream from its first tick)
+    match_key: str = ""  # "" : none in the stream (a new match)
 
 
 def _load_snapshot(raw: bytes, state: RestoredState) -> None:
     data = json.loads(raw)
     state.chain = bytes.fromhex(data["c"])
+    state.match_key = data.get("m", "")
     state.players = {}
     for pid, slot, last_seq, member, join_tick, left_tick in data["p"]:
         p = Player(pid, slot)
@@ -94,6 +101,27 @@ def restore(entries: Iterable[tuple[int, bytes, bytes | None]], keep: int) -> Re
         state.last_tick = entries[-1][0]
     state.history = [(n, f) for n, f, _ in entries[-keep:]]
     return state
+
+
+@dataclass(frozen=True, slots=True)
+class PartStart:
+    """Where a node's archived part of a match begins (`Recorder.begin_part`)."""
+
+    first_tick: int
+    base_chain: bytes  # the chain of tick first_tick - 1 (b"" before tick 1)
+    ticks: list[tuple[int, bytes]]  # the restored ticks the part starts with
+
+
+def part_start(entries: list[tuple[int, bytes, bytes | None]]) -> PartStart:
+    """A new owner's part, from the stream entries it restored the room from: it
+    archives them again (they cover ticks a killed owner had not yet archived).
+    The oldest entry only gives the chain to continue from, unless it is tick 1."""
+    if not entries:
+        return PartStart(1, b"", [])
+    if entries[0][0] == 1:
+        return PartStart(1, b"", [(n, f) for n, f, _ in entries])
+    base = entries[0]
+    return PartStart(base[0] + 1, tick_of_frame(base[1]).chain, [(n, f) for n, f, _ in entries[1:]])
 
 
 def restored_room(name: str, config: Config, state: RestoredState, now: float) -> Room:

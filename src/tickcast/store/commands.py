@@ -100,6 +100,8 @@ def cmd_matches(args: argparse.Namespace) -> int:
                 "ticks": m.tick_count,
                 "players": m.players,
                 "server_id": m.server_id,
+                "match_key": m.match_key,
+                "first_tick": m.first_tick,
             }
             for m in matches
         ]
@@ -115,7 +117,8 @@ def cmd_matches(args: argparse.Namespace) -> int:
             m.room,
             _when(m.started_at),
             _when(m.ended_at),
-            str(m.tick_count),
+            # a cluster node's part of a match: the ticks it sequenced
+            f"{m.first_tick}..{m.tick_count}" if m.is_part else str(m.tick_count),
             str(m.tick_rate),
             ", ".join(m.players),
         )
@@ -155,10 +158,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         with _match_log(args) as log:
             verdict = verify_match(log, args.match)
+            match = _find(log, args.match)
     except StoreError as exc:
         return _fail(exc)
     if verdict.ok:
-        print(f"match {args.match}: OK, {verdict.ticks} ticks ({verdict.chained} chained)")
+        part = ""
+        if match.is_part:
+            part = f", a part from tick {match.first_tick} (chain continued from tick " \
+                f"{match.first_tick - 1})"
+        if match.match_key:
+            part += f", of cluster match {match.match_key}"
+        print(
+            f"match {args.match}: OK, {verdict.ticks} ticks ({verdict.chained} chained){part}"
+        )
         return 0
     print(
         f"match {args.match}: BAD at tick {verdict.first_bad}: {verdict.problem} "

@@ -36,6 +36,12 @@ class MatchStart:
     tick_rate: int
     started_at: float
     server_id: str = ""
+    # a cluster node's part of a match (docs/scaling.md "Match archive"): the match's
+    # id shared by every node's part, the part's first tick, and the chain of the tick
+    # before it (where `tickcast verify` starts); a whole match: "", 1, b""
+    match_key: str = ""
+    first_tick: int = 1
+    base_chain: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,15 @@ class MatchInfo:
     players: list[str]
     tick_count: int
     server_id: str = ""
+    match_key: str = ""
+    first_tick: int = 1
+    base_chain: bytes = b""
+
+    @property
+    def is_part(self) -> bool:
+        """A part of a match that starts after its first tick (a cluster node took
+        the room over mid-match): its chain continues from `base_chain`."""
+        return self.first_tick > 1
 
     @property
     def live(self) -> bool:
@@ -275,6 +290,9 @@ class MemoryTickLog:
             players=list(m.players),
             tick_count=max(m.ticks, default=0),
             server_id=m.start.server_id,
+            match_key=m.start.match_key,
+            first_tick=m.start.first_tick,
+            base_chain=m.start.base_chain,
         )
 
     def matches(self) -> list[MatchInfo]:

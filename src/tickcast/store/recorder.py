@@ -25,6 +25,15 @@ Restore: at start, every match still open in the log (the process died, or
 shut down, with members in the room) is rebuilt by replaying its ticks
 (`rebuild_room_state`); rooms with members wait for them for the reconnect
 grace, and a match without members is ended at once.
+
+Archive mode (`Recorder(config, archive=True)`, a cluster node): Redis is the
+write-before-send log and the source of truth, so the recorder is not the
+relay's recorder, restores nothing and delivers nothing. The cluster service
+hands it each cycle's ticks *after* Redis accepted and delivered them
+(`record`), and each part of a match it sequences (`begin_part`, `end_part`):
+the same writer thread commits them behind the game (write-behind). A slow or
+failing disk only grows `backlog` or stops archiving; rooms go on. At start it
+ends the parts a crash left open as "interrupted", and does nothing else.
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from tickcast import wire
 from tickcast.config import Config
@@ -91,24 +101,26 @@ def tick_number(frame: bytes) -> int:
 class LogArchive:
     """A room's older ticks, read from the log (`room.Archive`)."""
 
-    def __init__(self, reader: TickLog, match_id: int) -> None:
+    def __init__(self, reader: TickLog, match_id: int, first: int = 1) -> None:
         self.log = reader
         self.match_id = match_id
+        self.first = first  # a part of a match (cluster archive) starts later
 
     def first_kept(self) -> int:
-        return 1
+        return self.first
 
     def reader(self, room: Room) -> LogCatchup:
-        return LogCatchup(self.log, self.match_id, room)
+        return LogCatchup(self.log, self.match_id, room, self.first)
 
 
 class LogCatchup:
     """One connection's catch-up source: the log a chunk at a time for ticks older than
     the room's ring, the ring for recent ones. Holds at most one chunk."""
 
-    __slots__ = ("log", "match_id", "room", "_chunk", "_lo", "_hi", "reads", "max_chunk")
+    __slots__ = ("log", "match_id", "room", "first", "_chunk", "_lo", "_hi", "reads", "max_chunk")
 
-    def __init__(self, reader: TickLog, match_id: int, room: Room) -> None:
+    def __init__(self, reader: TickLog, match_id: int, room: Room, first: int = 1) -> None:
+        self.first = first
         self.log = reader
         self.match_id = match_id
         self.room = room
@@ -118,7 +130,7 @@ class LogCatchup:
         self.max_chunk = 0
 
     def first_kept(self) -> int:
-        return 1
+        return self.first
 
     def last_sent(self) -> int:
         return self.room.last_sent()
@@ -147,18 +159,29 @@ class Recorder:
         config: Config,
         open_log: Callable[[], TickLog] | None = None,
         open_reader: Callable[[], TickLog] | None = None,
+        *,
+        archive: bool = False,
     ) -> None:
         self.config = config
+        self.archive_mode = archive
+        self._dir_lock: IO[str] | None = None  # archive mode: this node's data dir
         if open_log is None:
             from tickcast.store.sqlite import SQLiteTickLog
 
             def open_log() -> TickLog:
-                return SQLiteTickLog(
+                lg = SQLiteTickLog(
                     config.data_dir,
                     durability=config.durability,
                     check=True,
                     background_checkpoints=True,
                 )
+                if archive:  # nodes sharing a dir would assign the same match ids
+                    try:
+                        self._dir_lock = _lock_data_dir(config.data_dir)
+                    except StoreError:
+                        lg.close()
+                        raise
+                return lg
 
             def open_reader() -> TickLog:
                 return SQLiteTickLog(config.data_dir, create=False)
@@ -206,13 +229,19 @@ class Recorder:
         self.open()
         assert self.log is not None
         self._loop = asyncio.get_running_loop()
-        self._relay = relay = server.relay
         self._prune()
-        restored = self._restore(relay, self._loop.time())
-        relay.recorder = self
+        restored = 0
+        if self.archive_mode:  # Redis restores rooms; we only write behind it
+            self._end_interrupted()
+        else:
+            self._relay = relay = server.relay
+            restored = self._restore(relay, self._loop.time())
+            relay.recorder = self
         # The writer needs the GIL back after every SQLite call; a busy loop keeps it
         # for a whole switch interval (default 5 ms) each time, several times a cycle.
-        if sys.getswitchinterval() > WRITER_SWITCH_INTERVAL:
+        # Not in archive mode: there the writer is behind the game by design, and the
+        # loop should not hand the GIL over more often for it.
+        if not self.archive_mode and sys.getswitchinterval() > WRITER_SWITCH_INTERVAL:
             sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="tickcast-store", daemon=True)
         self._thread.start()
@@ -254,8 +283,25 @@ class Recorder:
         for lg in {id(x): x for x in (self.reader, self.log) if x is not None}.values():
             lg.close()
         self.log = self.reader = None
+        if self._dir_lock is not None:
+            self._dir_lock.close()
+            self._dir_lock = None
+
+    @property
+    def backlog(self) -> int:
+        """Cycles queued for the writer, not yet committed (a second's worth: lag)."""
+        return self._pending
 
     # ------------------------------------------------------------ restore
+
+    def _end_interrupted(self) -> None:
+        """Archive mode: parts still open were cut short by a crash of this node."""
+        assert self.log is not None
+        now = time.time()
+        ends = [MatchEnd(m.id, now, "interrupted") for m in self.log.matches() if m.live]
+        if ends:
+            self.log.write_cycle(Cycle(ends=ends))
+            log.info("tick log: %d part(s) left open by a crash ended as interrupted", len(ends))
 
     def _restore(self, relay: Relay, now: float) -> int:
         assert self.log is not None and self.reader is not None
@@ -326,6 +372,8 @@ class Recorder:
         for room, frame in produced:
             match_id = matches.get(room)
             if match_id is None:
+                if self.archive_mode:
+                    continue  # no part begun (archiving failed at its start): nothing to add to
                 match_id = self._begin(room, cycle)
             cycle.ticks.append((match_id, tick_number(frame), frame))
         for room in gone:
@@ -333,6 +381,9 @@ class Recorder:
             if match_id is not None:
                 reason = "closed" if room.members else "empty"
                 cycle.ends.append(MatchEnd(match_id, time.time(), reason))
+        self._enqueue(cycle, produced)
+
+    def _enqueue(self, cycle: Cycle, produced: list[tuple[Room, bytes]]) -> None:
         if self.failed is not None or self._thread is None:
             if produced and self._relay is not None:
                 self._relay.deliver(produced)
@@ -343,6 +394,31 @@ class Recorder:
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
         self._queue.put(_Queued(cycle, produced, time.perf_counter()))
+
+    def begin_part(
+        self,
+        room: Room,
+        match_key: str,
+        first_tick: int,
+        base_chain: bytes,
+        ticks: list[tuple[int, bytes]],
+    ) -> None:
+        """Archive mode: this node sequences `room` from now on; its part of match
+        `match_key` starts at `first_tick` with the ticks it restored (`ticks`,
+        already in Redis: they cover what a crashed owner may not have archived)."""
+        cycle = Cycle()
+        match_id = self._begin(room, cycle, match_key, first_tick, base_chain)
+        cycle.ticks = [(match_id, number, frame) for number, frame in ticks]
+        self._enqueue(cycle, [])
+
+    def end_part(self, room: Room, reason: str) -> None:
+        """Archive mode: this node stops sequencing `room` (moved, drained, shut down)."""
+        match_id = self._matches.pop(room, None)
+        if match_id is not None:
+            cycle = Cycle(ends=[MatchEnd(match_id, time.time(), reason)])
+            if self._kicks:
+                cycle.kicks, self._kicks = self._kicks, []
+            self._enqueue(cycle, [])
 
     def kicked(self, session: Session) -> None:
         """Record a kick (not a Leave) of a session of a recorded room."""
@@ -359,16 +435,23 @@ class Recorder:
         )
         self._kicks.append(kick)  # written with the next cycle (or at close)
 
-    def _begin(self, room: Room, cycle: Cycle) -> int:
+    def _begin(
+        self, room: Room, cycle: Cycle, match_key: str = "", first_tick: int = 1,
+        base_chain: bytes = b"",
+    ) -> int:
         match_id = self._next_id
         self._next_id += 1
         self._matches[room] = match_id
         cycle.begins.append(
-            MatchStart(match_id, room.name, room.tick_rate, time.time(), self.config.server_id)
+            MatchStart(
+                match_id, room.name, room.tick_rate, time.time(), self.config.server_id,
+                match_key, first_tick, base_chain,
+            )
         )
-        if self.reader is not None:
+        if self.reader is not None and not self.archive_mode:  # write-behind: not for catch-up
             room.archive = LogArchive(self.reader, match_id)
-        log.info("room %s: match %d begins", room.name, match_id)
+        what = f"part of match {match_key} from tick {first_tick}" if match_key else "match"
+        log.info("room %s: %s %d begins", room.name, what, match_id)
         return match_id
 
     def _delivered(
@@ -465,9 +548,26 @@ class Recorder:
             log.info("tick log: pruned %d ended match(es): %s", len(deleted), deleted)
 
 
-def open_recorder(config: Config) -> Recorder:
-    """The recorder `tickcast serve` runs, with its log opened and checked (StoreError)."""
-    recorder = Recorder(config)
+def _lock_data_dir(data_dir: str) -> IO[str]:
+    """An exclusive lock on a cluster node's data dir, held while it archives."""
+    import fcntl
+
+    lock = open(Path(data_dir) / "archive.lock", "w")  # noqa: SIM115 (held until close)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise StoreError(
+            f"another process archives into {data_dir}: give every cluster node its own "
+            "--data-dir"
+        ) from None
+    return lock
+
+
+def open_recorder(config: Config, *, archive: bool = False) -> Recorder:
+    """The recorder `tickcast serve` runs, with its log opened and checked (StoreError);
+    `archive`: a cluster node's write-behind archive (see the module docstring)."""
+    recorder = Recorder(config, archive=archive)
     recorder.open()
     return recorder
 

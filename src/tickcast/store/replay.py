@@ -67,8 +67,16 @@ class ReplayService:
 
     async def start(self, server: Server) -> None:
         cfg = server.config.replace(tick_rate=self.match.tick_rate)
+        first = self.match.first_tick
         room = ReplayRoom(self.match.room, cfg)
-        room.archive = LogArchive(self.log, self.match.id)
+        if self.match.is_part:  # a cluster node's part: it goes on after tick first - 1
+            part = ReplayRoom.restored(
+                self.match.room, cfg, last_tick=first - 1, chain=self.match.base_chain,
+                players=[], history=[], now=asyncio.get_running_loop().time(),
+            )
+            assert isinstance(part, ReplayRoom)
+            room = part
+        room.archive = LogArchive(self.log, self.match.id, first)
         server.relay.adopt(room)
         self.room = room
         self._task = asyncio.get_running_loop().create_task(self._play(room))
@@ -81,7 +89,7 @@ class ReplayService:
         t0 = loop.time()
         ticks: Iterator[tuple[int, bytes]] = iter_ticks(self.log, self.match.id)
         for number, frame in ticks:
-            delay = t0 + (number - 1) * interval - loop.time()
+            delay = t0 + (number - self.match.first_tick) * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             room.play(number, frame)

@@ -33,7 +33,13 @@ CHECKPOINT_EVERY = 32  # commits between background WAL checkpoints (no timer: a
 BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL: the commit checkpoints itself after all
 ROWS_PER_INSERT = 2000  # x 3 parameters: under SQLite's default limit of 32,766
 _INSERT_TICKS: dict[int, str] = {}  # statement text by row count (the cache keeps them prepared)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PART_COLUMNS = {
+    "match_key": "TEXT NOT NULL DEFAULT ''",
+    "first_tick": "INTEGER NOT NULL DEFAULT 1",
+    "base_chain": "BLOB NOT NULL DEFAULT x''",
+}
+"""Schema 2: a cluster node's part of a match (`MatchStart.match_key` and friends)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +53,7 @@ CREATE TABLE IF NOT EXISTS matches (
     players TEXT NOT NULL DEFAULT '',
     tick_count INTEGER NOT NULL DEFAULT 0,
     server_id TEXT NOT NULL DEFAULT ''
+    -- + PART_COLUMNS (added by ALTER TABLE, so a log of schema 1 gains them too)
 );
 CREATE TABLE IF NOT EXISTS ticks (
     match_id INTEGER NOT NULL,
@@ -125,8 +132,9 @@ class SQLiteTickLog:
                     self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 self.db.executescript(SCHEMA)
                 self.db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
+            self._add_part_columns()  # readers too: `tickcast matches` over a schema-1 log
             if background_checkpoints:
                 self._start_checkpointer()
         except sqlite3.DatabaseError as exc:
@@ -139,6 +147,12 @@ class SQLiteTickLog:
             raise StoreError(
                 f"the tick log {self.path} is damaged ({exc}): " + FIX_HINT.format(path=self.path)
             ) from None
+
+    def _add_part_columns(self) -> None:
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(matches)")}
+        for name, decl in PART_COLUMNS.items():
+            if have and name not in have:
+                self.db.execute(f"ALTER TABLE matches ADD COLUMN {name} {decl}")
 
     @staticmethod
     def _prepare_dir(data_dir: Path) -> None:
@@ -176,9 +190,13 @@ class SQLiteTickLog:
         try:
             if cycle.begins:
                 db.executemany(
-                    "INSERT INTO matches (id, room, started_at, tick_rate, server_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(b.id, b.room, b.started_at, b.tick_rate, b.server_id) for b in cycle.begins],
+                    "INSERT INTO matches (id, room, started_at, tick_rate, server_id, match_key, "
+                    "first_tick, base_chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (b.id, b.room, b.started_at, b.tick_rate, b.server_id, b.match_key,
+                         b.first_tick, b.base_chain)
+                        for b in cycle.begins
+                    ],
                 )
             if cycle.ticks:
                 self._insert_ticks(cycle.ticks)
@@ -259,12 +277,12 @@ class SQLiteTickLog:
         "id, room, started_at, ended_at, end_reason, tick_rate, players, "
         "CASE WHEN ended_at IS NULL THEN "
         "(SELECT COALESCE(MAX(number), 0) FROM ticks WHERE match_id = matches.id) "
-        "ELSE tick_count END, server_id"
+        "ELSE tick_count END, server_id, match_key, first_tick, base_chain"
     )
 
     @staticmethod
     def _info(row: tuple[object, ...]) -> MatchInfo:
-        mid, room, started, ended, reason, rate, players, count, server_id = row
+        mid, room, started, ended, reason, rate, players, count, server_id, key, first, base = row
         return MatchInfo(
             id=int(mid),  # type: ignore[call-overload]
             room=str(room),
@@ -275,6 +293,9 @@ class SQLiteTickLog:
             players=[p for p in str(players or "").split(",") if p],
             tick_count=int(count),  # type: ignore[call-overload]
             server_id=str(server_id),
+            match_key=str(key),
+            first_tick=int(first),  # type: ignore[call-overload]
+            base_chain=bytes(base),  # type: ignore[call-overload]
         )
 
     def matches(self) -> list[MatchInfo]:

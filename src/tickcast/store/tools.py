@@ -32,9 +32,12 @@ def verify_match(log: TickLog, match_id: int) -> Verdict:
     and its `chain` equal to H(previous chain || content) (the spec's Chain rule).
 
     Ticks missing from the log (empty ticks a room skipped) still advance the chain:
-    the room hashed them as `Tick{number}`."""
-    chain = b""
-    expected = 1
+    the room hashed them as `Tick{number}`. A part of a match (`MatchInfo.is_part`: a
+    cluster node that took the room over mid-match) starts at its `first_tick` from
+    the `base_chain` it recorded: the chain of the tick before."""
+    match = log.match(match_id)
+    chain = match.base_chain if match is not None else b""
+    expected = match.first_tick if match is not None else 1
     count = chained = 0
     for number, frame in iter_ticks(log, match_id):
         try:
