@@ -31,7 +31,7 @@ class Config:
     port: int = field(default=7777, metadata=_opt("TCP port (0 picks a free one)"))
     tick_rate: int = field(default=30, metadata=_opt("ticks per second of every room"))
     tick_phases: int = field(
-        default=4,
+        default=8,
         metadata=_opt(
             "spread the rooms over this many evenly spaced moments of the tick interval "
             "(each room still ticks once per interval): many rooms then do not all fan out "
