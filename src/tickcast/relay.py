@@ -163,6 +163,21 @@ class Relay:
         phases, the firing that sees the last member go may be another phase's."""
         return any(r.needs_tick or r.empty for r in self.rooms.values())
 
+    def steps_to_next_phase(self, phase: int, phases: int) -> int:
+        """How many phases (1..phases) the ticker may move on from `phase` to reach
+        the next one that has a room: it need not fire for phases without rooms
+        (one room, eight phases: one firing per interval, not eight). With many
+        rooms every phase almost surely has some, and the answer is 1 without
+        looking at them all."""
+        rooms = self.rooms
+        if len(rooms) >= 4 * phases:
+            return 1
+        used = {room.phase for room in rooms.values()}
+        for steps in range(1, phases + 1):
+            if (phase + steps) % phases in used:
+                return steps
+        return 1
+
     def tick(self, now: float, phase: int | None = None) -> None:
         """Produce the next tick of every room that has members (of `phase` only,
         when given: see `Config.tick_phases`), then deliver them.

@@ -224,21 +224,24 @@ class Server:
         now = loop.time()
         start = perf_counter()
         phases = self.config.tick_phases
+        steps = 1
         if phases > 1:
-            # each firing ticks one phase's rooms: every room once per interval
+            # each firing ticks one phase's rooms: every room once per interval;
+            # phases without rooms are skipped (the deadlines stay on the grid)
             self.relay.tick(now, self._tick_phase)
-            self._tick_phase = (self._tick_phase + 1) % phases
+            steps = self.relay.steps_to_next_phase(self._tick_phase, phases)
+            self._tick_phase = (self._tick_phase + steps) % phases
         else:
             self.relay.tick(now)
         self.tick_seconds.observe(perf_counter() - start)
         if not self.relay.ticking or self._closing:
             self._tick_handle = None
             return
-        interval = self._tick_step
-        deadline = self._tick_deadline + interval
-        if deadline < now - MAX_TICK_LAG * interval:
+        step = self._tick_step
+        deadline = self._tick_deadline + step * steps
+        if deadline < now - MAX_TICK_LAG * step:
             # too far behind to catch up tick by tick: start a fresh phase
             self.ticks_late += 1
-            deadline = now + interval
+            deadline = now + step * steps
         self._tick_deadline = deadline
         self._tick_handle = loop.call_at(deadline, self._on_tick)

@@ -27,3 +27,17 @@ async def test_rooms_in_every_phase_tick_gap_free_at_the_rate() -> None:
         # every phase instead of once per interval would be done in a quarter of that
         # (a slow machine can only make this longer, never shorter)
         assert elapsed > 0.9, elapsed
+
+
+async def test_one_room_costs_one_firing_per_interval_not_one_per_phase() -> None:
+    async with running_server(tick_rate=20, tick_phases=8) as server:
+        c, w = await RawClient.join(server.port, "ada")
+        await c.ticks_until(w.first_tick + 1, timeout=20)
+        before = server.wakeups
+        ticks = await c.ticks_until(w.first_tick + 21, timeout=20)
+        fired = server.wakeups - before
+        # 20 ticks of the one room, plus the housekeeping timer (once a second): with
+        # every phase firing it was about 8 x 20
+        assert len(ticks) == 20
+        assert fired <= 20 + 5, fired
+        await c.close()

@@ -51,3 +51,24 @@ def test_ticker_goes_on_until_a_left_room_in_another_phase_is_ticked_and_dropped
     h.relay.tick(h.clock.now(), 1)
     assert name not in h.relay.rooms
     assert not h.relay.ticking  # now the ticker may stop: nothing left to tick
+
+
+def test_the_ticker_skips_phases_without_rooms() -> None:
+    h = Harness(tick_phases=8)
+    assert h.relay.steps_to_next_phase(3, 8) == 1  # no rooms: nothing to skip to
+    names = room_names_in_distinct_phases(8)
+    h.join("ada", room=names[1])
+    h.join("bob", room=names[5])
+    assert h.relay.steps_to_next_phase(1, 8) == 4  # 1 -> 5
+    assert h.relay.steps_to_next_phase(5, 8) == 4  # 5 -> 1, around the interval
+    assert h.relay.steps_to_next_phase(2, 8) == 3  # 2 -> 5
+    h.join("cy", room=names[2])
+    assert h.relay.steps_to_next_phase(1, 8) == 1  # 1 -> 2
+
+
+def test_with_many_rooms_the_ticker_visits_every_phase() -> None:
+    # 32 rooms over 8 phases: it does not look for gaps (every phase almost surely has rooms)
+    h = Harness(tick_phases=8)
+    for i in range(32):
+        h.join(f"p{i}", room=f"r{i}")
+    assert h.relay.steps_to_next_phase(0, 8) == 1
