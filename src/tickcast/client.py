@@ -859,9 +859,9 @@ class Client:
             try:
                 conn = await self._dial()
             except (TimeoutError, OSError) as exc:
-                if first:
-                    raise
-                failure = exc
+                if first and (self.host, self.port) == self._entry:
+                    raise  # nothing listens where we were told to connect: say so now
+                failure = exc  # (a redirect target that is gone: back to the entry point)
                 continue
             try:
                 return await self._handshake(conn)

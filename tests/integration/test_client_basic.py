@@ -170,6 +170,36 @@ async def test_redirects_are_followed_a_few_times_in_a_row() -> None:
         hop2.close()
 
 
+async def test_a_first_redirect_to_a_dead_node_goes_back_to_the_entry_point() -> None:
+    # the entry node first names a node that has just died (placement chose it an
+    # instant before), then the right one: the client must not give up at once
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    async with running_server() as server:
+        answers = [f"127.0.0.1:{dead}", f"127.0.0.1:{server.port}"]
+
+        async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await r.read(1024)
+            w.write(wire.kick_frame(pb.REASON_REDIRECT, "not here", answers.pop(0)))
+            await w.drain()
+            w.close()
+
+        entry = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = entry.sockets[0].getsockname()[1]
+        async with tickcast.connect(
+            "127.0.0.1", port, player_id="ada", backoff_initial=0.01
+        ) as ada:
+            assert ada.port == server.port and ada.slot == 1
+        assert answers == []  # it asked the entry point twice
+        entry.close()
+        # but a first connection to an entry point that is not there fails at once
+        with pytest.raises(OSError):
+            await tickcast.connect("127.0.0.1", dead, player_id="bob").start()
+
+
 async def test_a_refused_token_raises_auth_failed_with_the_detail() -> None:
     node = await kicking_server(pb.REASON_AUTH_FAILED, "token expired")
     port = node.sockets[0].getsockname()[1]

@@ -88,13 +88,14 @@ async def test_websocket_clients_go_only_to_nodes_with_http(store: RedisStore) -
 
 async def test_local_placement_and_dead_nodes(store: RedisStore) -> None:
     await store.heartbeat(A, 10, ttl=30)
-    await store.heartbeat(B, 0, ttl=0.2)  # B stops heartbeating: not live soon
+    await store.heartbeat(B, 0, ttl=30)
     # place=False (--placement local) never reserves for another node
     assert (await store.claim("l", A)).outcome == Claim.ACQUIRED
     reserved = await place(store, "r", A)
     assert reserved.value == B
     # ... but honours a reservation another node made
     assert (await store.acquire("r", C)) == (False, f"0|{B}")
+    await store.heartbeat(B, 0, ttl=0.2)  # B stops heartbeating
     await asyncio.sleep(0.3)
     # B is not live any more: nothing is placed on it
     assert (await place(store, "q", A)).outcome == Claim.ACQUIRED
@@ -109,3 +110,26 @@ async def test_a_reservation_nobody_takes_expires(store: RedisStore) -> None:
     await store.heartbeat(B, 20, ttl=30)  # B is busy now: placement starts over
     again = await store.claim("r", A, place=True, reserve_seconds=0.2)
     assert again.outcome == Claim.ACQUIRED and lease_address(again.value) == A
+
+
+async def test_no_room_is_placed_on_or_kept_for_a_node_that_missed_its_heartbeats(
+    store: RedisStore,
+) -> None:
+    # lease 5 s: a node is healthy while its heartbeat has >= 2.5 s left
+    await store.heartbeat(A, 10, ttl=30)
+    await store.heartbeat(B, 0, ttl=30)
+    first = await place(store, "r", A)
+    assert (first.outcome, first.value) == (Claim.RESERVED, B)
+    # B dies: its last heartbeat runs out (here: only 1 s left, two heartbeats missed)
+    await store.heartbeat(B, 0, ttl=1)
+    # the room reserved for B is placed anew, and B is not a candidate any more
+    again = await place(store, "r", A)
+    assert again.outcome == Claim.ACQUIRED and lease_address(again.value) == A
+    other = await place(store, "s", A)
+    assert other.outcome == Claim.ACQUIRED and lease_address(other.value) == A
+    # a node that left (drain) is not chosen either, nor kept for a reservation
+    await store.heartbeat(C, 0, ttl=30)
+    moved = await place(store, "t", A)
+    assert (moved.outcome, moved.value) == (Claim.RESERVED, C)
+    await store.leave(C)
+    assert (await place(store, "t", A)).outcome == Claim.ACQUIRED

@@ -308,7 +308,7 @@ export class Client {
 
   /**
    * Connect and wait for the first Welcome (following redirects). If the
-   * first WebSocket cannot be opened at all this throws at once (a wrong
+   * first WebSocket (to the entry URL) cannot be opened at all this throws at once (a wrong
    * address should fail loudly); later drops are resumed.
    */
   async start(): Promise<this> {
@@ -483,7 +483,9 @@ export class Client {
       } catch (exc) {
         conn.abort();
         if (this.conn === conn) this.conn = null;
-        if (first) throw exc;
+        // nothing listens where we were told to connect: say so at once; a redirect
+        // target that is gone sends us back to the entry point instead
+        if (first && this.url === this.entryUrl) throw exc;
         failure = exc;
         continue;
       }

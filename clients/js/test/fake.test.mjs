@@ -158,3 +158,30 @@ test("when the node a redirect sent us to dies, the client comes back to its ent
     await entry.close();
   }
 });
+
+test("a first redirect to a node that just died goes back to the entry point", async () => {
+  // a port nothing listens on: a fake that is closed at once
+  const gone = await fake(() => {});
+  const deadPort = new URL(gone.url).port;
+  await gone.close();
+  const entry = await fake((ws, hello, k) => {
+    if (k === 1) ws.send(kick(Reason.REDIRECT, `127.0.0.1:${deadPort}`));
+    else {
+      ws.send(welcome(1));
+      ws.send(tick(1));
+    }
+  });
+  let c = null;
+  try {
+    c = await connect(options(entry.url));
+    const got = await takeUntil(c, (t) => t.number === 1, 10000);
+    assert.deepEqual(got.map((t) => t.number), [1]);
+    assert.equal(c.url, entry.url);
+    assert.equal(entry.hellos.length, 2);
+  } finally {
+    if (c) await c.close(false);
+    await entry.close();
+  }
+  // an entry point that is not there still fails at once
+  await assert.rejects(connect(options(`ws://127.0.0.1:${deadPort}/ws`)));
+});

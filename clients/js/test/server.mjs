@@ -16,8 +16,10 @@ export function pythonEnv() {
 export function startServer(...args) {
   const proc = spawn(
     python,
+    // --no-record: as under pytest (its conftest sets TICKCAST_RECORD=0); recording
+    // would also make two cluster nodes share ./tickcast-data, which they refuse
     ["-m", "tickcast", "serve", "--host", "127.0.0.1", "--port", "0", "--http-host", "127.0.0.1",
-      "--http-port", "0", "--tick-rate", "50", ...args],
+      "--http-port", "0", "--tick-rate", "50", "--no-record", ...args],
     { env: pythonEnv(), stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";

@@ -41,14 +41,22 @@ if cur then
   if addr ~= me then return {0, cur, redis.call('HGET', KEYS[7], addr) or ''} end
 end
 local reserved = redis.call('GET', KEYS[4])
+-- a node is healthy while its heartbeat has at least half a lease left (it sends
+-- four per lease): one that missed two is probably dead and gets no new room
+local healthy = tonumber(ARGV[5]) + math.floor(tonumber(ARGV[2]) / 2)
 if not cur then
   if reserved and reserved ~= me then
-    return {2, reserved, redis.call('HGET', KEYS[7], reserved) or ''}
+    local score = redis.call('ZSCORE', KEYS[5], reserved)
+    if score and tonumber(score) >= healthy then
+      return {2, reserved, redis.call('HGET', KEYS[7], reserved) or ''}
+    end
+    redis.call('DEL', KEYS[4])  -- reserved for a node that died or left: place anew
+    reserved = false
   end
   if not reserved and ARGV[3] == '1' then
     local mine = tonumber(redis.call('HGET', KEYS[6], me) or '0')
     local best, low = nil, nil
-    for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], ARGV[5], '+inf')) do
+    for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], healthy, '+inf')) do
       if n ~= me and (ARGV[8] == '0' or redis.call('HEXISTS', KEYS[7], n) == 1) then
         local l = tonumber(redis.call('HGET', KEYS[6], n) or '0')
         if low == nil or l < low or (l == low and n < best) then best, low = n, l end
@@ -84,6 +92,11 @@ slack fraction, '1' if the client needs a WebSocket listener). Returns
 - 2: reserved for another node (by an earlier placement, or by this call:
   it is the least loaded live node by more than the slack, ties go to us);
   `value` its address.
+
+Only healthy nodes (a heartbeat with at least half a lease left, as
+`ClusterService._suspect` judges owners) are chosen, and a reservation for a
+node that is no longer healthy (it died or left) is dropped and the room placed
+anew: new players are never sent to a dead node.
 
 One script, so two nodes placing the same room concurrently agree: the first
 reserves or acquires, the second sees the reservation or the lease. A
