@@ -153,14 +153,18 @@ class ClusterService:
         for t in [*self._tasks, *self._placing]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        if self.archive is not None:  # after the flush: it archived what Redis took
-            for o in self.owned.values():
-                self.archive.end_part(o.room, "shutdown")
-            self.archive.close()
-            await self.archive.wait_closed()
+        owned = list(self.owned.values())
         with contextlib.suppress(RedisError, OSError):
+            # first give the rooms and our place in the registry up: other nodes take
+            # the rooms at once rather than after the lease, and place nothing here
             await self._release_all()
             await self.store.leave(self.address)
+        if self.archive is not None:  # after the flush: it archived what Redis took
+            for o in owned:
+                self.archive.end_part(o.room, "shutdown")
+            self.archive.close()
+            # bounded: a stalled disk must not hang the shutdown (Redis has the ticks)
+            await self.archive.wait_closed(self.config.shutdown_timeout)
         await self.store.close()
         log.info("cluster: %s", self.summary())
 

@@ -279,10 +279,20 @@ class Recorder:
                 self._kicks = []
             self._queue.put(_STOP)
 
-    async def wait_closed(self) -> None:
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        """Wait for the writer to commit what is queued and stop. With `timeout`
+        (a cluster node's write-behind archive, whose data Redis also holds), give
+        up after that long: the writer is left to the process exit (a daemon
+        thread) and its log is not closed under it."""
         thread = self._thread
         if thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, thread.join)
+            await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout)
+            if thread.is_alive():
+                log.error(
+                    "tick log: the writer did not finish within %.1f s (a stalled disk?); "
+                    "leaving it", timeout or 0.0,
+                )
+                return
             self._thread = None
             log.info("tick log: %s", self.summary())
         for lg in {id(x): x for x in (self.reader, self.log) if x is not None}.values():
