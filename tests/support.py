@@ -289,6 +289,18 @@ def assert_gap_free(numbers: list[int]) -> None:
 
 
 SRC_DIR = str(Path(__file__).resolve().parent.parent / "src")
+SERVE_COMMAND = (sys.executable, "-m", "tickcast", "serve", "--port", "0")
+"""`tickcast serve` on a free TCP port (run it with PYTHONPATH=SRC_DIR)."""
+RESILIENT_CLIENT: dict[str, Any] = dict(
+    dead_after=1.0,
+    ping_interval=0.25,
+    backoff_initial=0.02,
+    backoff_max=0.3,
+    max_attempts=1000,
+    connect_timeout=2.0,
+)
+"""Client options for tests that cut connections on purpose (ChaosProxy): notice a
+dead link within a second and keep reconnecting, quickly, as long as the test runs."""
 LISTEN_LINE = re.compile(r"^tickcast listening on tcp://(127\.0\.0\.1):(\d+)(?: \(auth: [^)]*\))?$")
 
 
@@ -311,12 +323,7 @@ class ServerProcess:
         # the HTTP side on a free port, never the default 8080 (tests run side by side)
         full_env = {**os.environ, "PYTHONPATH": SRC_DIR, "TICKCAST_HTTP_PORT": "0", **(env or {})}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tickcast",
-            "serve",
-            "--port",
-            "0",
+            *SERVE_COMMAND,
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,

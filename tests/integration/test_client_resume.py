@@ -19,6 +19,8 @@ import os
 import random
 from collections import Counter
 
+from support import RESILIENT_CLIENT
+
 import tickcast
 from tickcast.client import Client, Tick
 from tickcast.testing import ChaosProxy, running_server
@@ -69,12 +71,7 @@ async def test_resume_through_random_cuts_is_gap_free_and_exactly_once() -> None
                     player_id=f"p{i}" if i < PLAYERS else "watcher",
                     spectator=i == PLAYERS,  # a spectator resumes through the cuts too
                     room="chaos",
-                    dead_after=1.0,
-                    ping_interval=0.25,
-                    backoff_initial=0.02,
-                    backoff_max=0.3,
-                    max_attempts=1000,
-                    connect_timeout=2.0,
+                    **RESILIENT_CLIENT,
                 )
                 for i in range(PLAYERS + 1)
             ]

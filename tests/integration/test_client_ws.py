@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+from support import RESILIENT_CLIENT
 from test_client_resume import collect, wait_for  # the TCP version of this test
 from ws_support import http_server
 
@@ -31,12 +32,7 @@ async def test_ws_clients_resume_through_cuts_and_match_a_tcp_reference() -> Non
                     player_id=f"ws{i}",
                     room="mix",
                     websocket_path="/ws",
-                    dead_after=1.0,
-                    ping_interval=0.25,
-                    backoff_initial=0.02,
-                    backoff_max=0.3,
-                    max_attempts=1000,
-                    connect_timeout=2.0,
+                    **RESILIENT_CLIENT,
                 )
                 for i in range(2)
             ]

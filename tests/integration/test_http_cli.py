@@ -5,29 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-from pathlib import Path
 
 import aiohttp
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from support import SERVE_COMMAND, SRC_DIR
 
 
 async def start_serve(*flags: str) -> asyncio.subprocess.Process:
     # TICKCAST_HTTP_PORT=0: never the default 8080 unless a flag asks (tests run side by side)
     env = {
         **os.environ,
-        "PYTHONPATH": SRC,
+        "PYTHONPATH": SRC_DIR,
         "TICKCAST_LOG_LEVEL": "WARNING",
         "TICKCAST_HTTP_PORT": "0",
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tickcast",
-        "serve",
-        "--port",
-        "0",
+        *SERVE_COMMAND,
         *flags,
         stdout=asyncio.subprocess.PIPE,
         env=env,

@@ -5,30 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from support import SERVE_COMMAND, SRC_DIR
 
 
 def start_line(extra_env: dict[str, str]) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKCAST_")}
     env["TICKCAST_RECORD"] = "0"  # no tick log in the working directory
-    env.update(extra_env, PYTHONPATH=SRC)
+    env.update(extra_env, PYTHONPATH=SRC_DIR)
     proc = subprocess.Popen(
         # --http-port 0: never the default 8080, which another test or server may hold
-        [
-            sys.executable,
-            "-m",
-            "tickcast",
-            "serve",
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-            "--log-level",
-            "WARNING",
-        ],
+        [*SERVE_COMMAND, "--http-port", "0", "--log-level", "WARNING"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
