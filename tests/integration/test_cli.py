@@ -114,6 +114,8 @@ def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         (["--tick-rate", "fast"], {}, "--tick-rate: not a valid int: 'fast'"),
         (["--tick-rate", "0"], {}, "--tick-rate: must be 1..1000"),
         (["--reconnect-grace", "1.5s"], {}, "--reconnect-grace: not a valid float"),
+        (["--history-seconds", "inf"], {}, "--history-seconds: not a valid float"),
+        ([], {"TICKCAST_IDLE_TIMEOUT": "nan"}, "--idle-timeout: not a valid float"),
         (["--log-level", "LOUD"], {}, "--log-level: must be one of"),
         ([], {"TICKCAST_TICK_RATE": "fast"}, "--tick-rate: not a valid int"),
         ([], {"TICKCAST_MAX_FRAME": "10"}, "--max-frame: must be 64 .. 16 MiB"),
