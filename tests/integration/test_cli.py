@@ -54,6 +54,8 @@ async def test_signal_kicks_every_connection_and_exits_0(signum: int) -> None:
         for c in (player, spectator, in_handshake, half_hello):
             assert (await expect_final_kick(c, timeout=10)).reason == pb.REASON_SERVER_SHUTDOWN
             await c.close()
+        with pytest.raises(OSError):  # it stopped accepting before it kicked anyone
+            await RawClient.connect(server.port)
         assert await server.wait() == 0
         assert server.logged("closed")
         assert not server.logged("Traceback")
