@@ -9,6 +9,7 @@ Durations are seconds (floats); sizes are bytes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -329,7 +330,10 @@ def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:
         if kind == "int":
             return int(raw)
         if kind == "float":
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):  # "inf" and "nan" parse, but no setting means them
+                raise ValueError(raw)
+            return value
         return raw
     except ValueError:
         raise ConfigError(f"{flag}: not a valid {kind}: {raw!r}") from None

@@ -430,7 +430,13 @@ class Room:
         if player.slot in reports:
             return
         reports[player.slot] = digest
-        if len(reports) >= self.members - self.disconnected:
+        # the count is a quick first check; a reporter that left or dropped since
+        # must not stand in for a connected member that has not reported yet
+        if len(reports) >= self.members - self.disconnected and all(
+            p.slot in reports
+            for p in self.players.values()
+            if p.member and p.session is not None
+        ):
             self._judge(tick)
 
     def _judge(self, tick: int) -> None:

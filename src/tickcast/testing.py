@@ -230,7 +230,8 @@ class ChaosProxy:
     """A TCP proxy on loopback that cuts every connection at a random moment.
 
     Each connection lives for a random time in [`min_life`, `max_life`]
-    seconds, then both sides are reset at once. Bytes are forwarded in
+    seconds, then both sides are reset at once (or, with probability `eof`,
+    closed cleanly: each peer reads an EOF). Bytes are forwarded in
     randomly sized pieces, so a cut often falls inside a frame (the client
     gets half a tick, the server half an input). With probability `stall`, a
     connection instead goes silent (nothing forwarded, nothing closed), which
@@ -250,6 +251,7 @@ class ChaosProxy:
         max_life: float = 1.5,
         stall: float = 0.0,
         stall_for: float = 5.0,
+        eof: float = 0.0,
         seed: int | None = None,
     ) -> None:
         self.target = (target_host, target_port)
@@ -257,8 +259,11 @@ class ChaosProxy:
         self.max_life = max_life
         self.stall = stall
         self.stall_for = stall_for
+        self.eof = eof
         self.random = random.Random(seed)
         self.cuts = 0
+        self.eofs = 0
+        """Cuts that were clean closes (a subset of `cuts`)."""
         self.stalls = 0
         self.connections = 0
         self.cutting = True
@@ -311,6 +316,22 @@ class ChaosProxy:
                     await asyncio.sleep(self.stall_for)
                 elif not done:
                     self.cuts += 1
+                    if self.random.random() < self.eof:
+                        self.eofs += 1
+                        for p in pumps:
+                            p.cancel()
+                        await asyncio.gather(*pumps, return_exceptions=True)
+                        for w in (c_writer, s_writer):
+                            w.close()  # FIN after what is already written: an EOF
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(
+                                asyncio.gather(
+                                    c_writer.wait_closed(),
+                                    s_writer.wait_closed(),
+                                    return_exceptions=True,
+                                ),
+                                5,
+                            )
             finally:
                 for p in pumps:
                     p.cancel()

@@ -151,3 +151,55 @@ async def test_bots_in_two_worker_processes_merge_into_one_summary(tmp_path: Pat
     assert s["inputs_sent"] > 0 and s["inputs_confirmed"] == s["inputs_sent"]
     assert s["windows_compared"] > 0 and s["inconsistencies"] == 0
     assert 0 < s["latency_ms_p50"] <= s["latency_ms_p99"] <= s["latency_ms_max"]
+
+
+def read_terminal(master: int) -> bytes:
+    """Everything written to a pseudo-terminal until its last writer closes it."""
+    out = bytearray()
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the slave side is closed
+            break
+        if not data:
+            break
+        out += data
+    return bytes(out)
+
+
+async def test_bots_show_a_live_display_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal the live table (connected, rates, latency, reconnects, kicks) is
+    redrawn while the bots run; every flag the issue names is accepted."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.update(COLUMNS="200", LINES="50", TERM="xterm")
+    try:
+        async with running_server(tick_rate=50) as server:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tickcast", "bots",
+                "--host", "127.0.0.1", "--port", str(server.port),
+                "--rooms", "1", "--per-room", "2", "--spectators", "1",
+                "--input-rate", "20", "--payload-bytes", "24", "--duration", "2.5",
+                "--json", str(tmp_path / "s.json"),
+                stdin=slave, stdout=slave, stderr=slave, env=env,
+            )  # fmt: skip
+            os.close(slave)
+            slave = -1
+            reader = asyncio.get_running_loop().run_in_executor(None, read_terminal, master)
+            rc = await asyncio.wait_for(proc.wait(), 60)
+            screen = (await asyncio.wait_for(reader, 10)).decode(errors="replace")
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert rc == 0, screen
+    live = screen.split("tickcast bots: summary")[0]  # what was drawn before the summary
+    for column in ("connected", "inputs/s", "deliveries/s", "p50 ms", "p99 ms", "reconnects"):
+        assert column in live, column
+    assert "kicks" in live and live.count("tickcast bots:") >= 2  # redrawn while running
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["ok"] and s["connected"] == 3
+    assert s["options"]["input_rate"] == 20 and s["options"]["payload_bytes"] == 24
+    assert s["options"]["spectators"] == 1

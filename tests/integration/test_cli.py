@@ -54,6 +54,8 @@ async def test_signal_kicks_every_connection_and_exits_0(signum: int) -> None:
         for c in (player, spectator, in_handshake, half_hello):
             assert (await expect_final_kick(c, timeout=10)).reason == pb.REASON_SERVER_SHUTDOWN
             await c.close()
+        with pytest.raises(OSError):  # it stopped accepting before it kicked anyone
+            await RawClient.connect(server.port)
         assert await server.wait() == 0
         assert server.logged("closed")
         assert not server.logged("Traceback")
@@ -114,6 +116,8 @@ def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         (["--tick-rate", "fast"], {}, "--tick-rate: not a valid int: 'fast'"),
         (["--tick-rate", "0"], {}, "--tick-rate: must be 1..1000"),
         (["--reconnect-grace", "1.5s"], {}, "--reconnect-grace: not a valid float"),
+        (["--history-seconds", "inf"], {}, "--history-seconds: not a valid float"),
+        ([], {"TICKCAST_IDLE_TIMEOUT": "nan"}, "--idle-timeout: not a valid float"),
         (["--log-level", "LOUD"], {}, "--log-level: must be one of"),
         ([], {"TICKCAST_TICK_RATE": "fast"}, "--tick-rate: not a valid int"),
         ([], {"TICKCAST_MAX_FRAME": "10"}, "--max-frame: must be 64 .. 16 MiB"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from support import running_server
 
 import tickcast
+import tickcast.client
 from tickcast import testing, wire
 from tickcast.client import Client, Tick
 from tickcast.proto import pb
@@ -274,3 +276,34 @@ async def test_an_exception_in_on_tick_ends_the_stream_with_it() -> None:
             await asyncio.wait_for(take_until(ada, lambda t: False), 10)
         assert ada.closed and ada.reconnects == 0
         await ada.close()
+
+
+async def test_reconnects_back_off_exponentially_with_jitter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each wait is drawn from [d/2, d] (jitter), d doubling from backoff_initial up to
+    backoff_max; after max_attempts the stream ends with ConnectionClosedError."""
+    windows: list[tuple[float, float]] = []
+
+    def shortest(low: float, high: float) -> float:
+        windows.append((low, high))
+        return low
+
+    monkeypatch.setattr(tickcast.client, "random", SimpleNamespace(uniform=shortest))
+    async with running_server() as server:
+        ada = await tickcast.connect(
+            "127.0.0.1",
+            server.port,
+            player_id="ada",
+            backoff_initial=0.01,
+            backoff_max=0.05,
+            max_attempts=6,
+        )
+        await take_until(ada, lambda t: t.number >= 2)
+    # the server is gone: its SERVER_SHUTDOWN is retried, then every attempt is refused
+    with pytest.raises(tickcast.ConnectionClosedError, match="gave up after 6 reconnect attempts"):
+        await asyncio.wait_for(take_until(ada, lambda t: False), 15)
+    expected = [(0.005, 0.01), (0.01, 0.02), (0.02, 0.04)] + [(0.025, 0.05)] * 3
+    assert [x for w in windows for x in w] == pytest.approx([x for w in expected for x in w])
+    assert [k.reason_name for k in ada.kicks] == ["SERVER_SHUTDOWN"]
+    await ada.close()

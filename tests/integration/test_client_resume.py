@@ -2,8 +2,9 @@
 
 For TICKCAST_CHAOS_SECONDS (default 30, as issue 3 asks) three players send
 inputs, and a spectator watches, through a `ChaosProxy` that resets every
-connection after 0.05..1.5 s, often in the middle of a frame, and sometimes
-stalls one silently. A spectator connected directly (never cut) records the
+connection after 0.05..1.5 s, often in the middle of a frame, sometimes
+closes it cleanly instead (an EOF, also mid-frame), and sometimes stalls one
+silently (only the client's timeout notices). A spectator connected directly (never cut) records the
 reference stream. Afterwards:
 
 - every client's application-level tick stream is gap-free and each tick equals
@@ -63,7 +64,9 @@ async def test_resume_through_random_cuts_is_gap_free_and_exactly_once() -> None
             "127.0.0.1", server.port, player_id="ref", room="chaos", spectator=True
         )
         ref_task = asyncio.create_task(collect(reference, reference_ticks))
-        async with ChaosProxy(server.port, seed=seed, stall=0.1, stall_for=3.0) as proxy:
+        async with ChaosProxy(
+            server.port, seed=seed, stall=0.1, stall_for=3.0, eof=0.3
+        ) as proxy:
             clients = [
                 tickcast.connect(
                     "127.0.0.1",
@@ -105,15 +108,15 @@ async def test_resume_through_random_cuts_is_gap_free_and_exactly_once() -> None
                 assert not c.closed, c.error
             for t in consumers:
                 t.cancel()
-            cuts, stalls = proxy.cuts, proxy.stalls
+            cuts, eofs, stalls = proxy.cuts, proxy.eofs, proxy.stalls
             reconnects = [c.reconnects for c in clients]
             for c in clients:
                 await c.close(leave=False)
         await reference.close()
         ref_task.cancel()
 
-    print(f"cuts={cuts} stalls={stalls} reconnects={reconnects}")
-    assert cuts >= 10 and all(r >= 3 for r in reconnects)
+    print(f"cuts={cuts} (eofs={eofs}) stalls={stalls} reconnects={reconnects}")
+    assert cuts >= 10 and eofs >= 1 and all(r >= 3 for r in reconnects)
     by_number = {t.number: t for t in reference_ticks}
     assert [t.number for t in reference_ticks] == list(range(1, reference_ticks[-1].number + 1))
     for stream in streams:

@@ -13,7 +13,7 @@ import socket
 
 from support import RawClient, hello_frame, running_server, wait_until
 
-from tickcast.transports.tcp import TcpListener
+from tickcast.transports.tcp import TcpConnection, TcpListener
 
 
 async def test_one_readiness_callback_accepts_every_waiting_connection() -> None:
@@ -54,3 +54,17 @@ async def test_close_stops_accepting() -> None:
         with socket.socket() as s:
             s.settimeout(5)
             assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def test_connections_are_protocols_with_nodelay_and_a_bounded_send_buffer() -> None:
+    """Issue 2, point 4 (and 3: the send buffer is sized so a stalled reader is found)."""
+    async with running_server(send_buffer_bytes=32768) as server:
+        c, _ = await RawClient.join(server.port, "ada")
+        (conn,) = server._connections
+        assert isinstance(conn, asyncio.Protocol) and not isinstance(conn, asyncio.StreamReader)
+        assert isinstance(conn, TcpConnection) and conn.transport is not None
+        sock = conn.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        # Linux doubles the value set (bookkeeping); the OS default would be far larger
+        assert 32768 <= sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * 32768
+        await c.close()

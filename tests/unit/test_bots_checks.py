@@ -135,3 +135,11 @@ async def test_drive_wakes_up_per_step_not_per_send(monkeypatch: Any) -> None:
     await run.drive(loop.time() + 0.2)
     assert min(sleeps) >= DRIVE_STEP  # 5000 sends/s, yet one wake-up per step
     assert sum(b.sent for b in run.bots) > 0
+
+
+def test_every_failure_the_issue_names_makes_the_run_fail() -> None:
+    """A gap, a duplicate, an inconsistency between members or an unexpected kick
+    each turn the summary (and so the exit status) into a failure."""
+    assert Summary(options={}).ok
+    for failure in ("gaps", "duplicates", "inconsistencies", "kicks", "inputs_lost"):
+        assert not Summary(options={}, **{failure: 1}).ok, failure

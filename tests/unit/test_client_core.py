@@ -137,3 +137,22 @@ def test_fast_constructors_set_every_field_like_the_dataclass_ones() -> None:
     assert [getattr(t, f.name) for f in dataclasses.fields(client.Tick)] == values
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.number = 6  # type: ignore[misc]
+
+
+RETRIED = {"SLOW_CONSUMER", "SERVER_SHUTDOWN", "IDLE_TIMEOUT", "HANDSHAKE_TIMEOUT", "RATE_LIMITED"}
+"""The kicks docs/client.md says the client resumes after (REDIRECT is followed)."""
+
+
+@pytest.mark.parametrize("reason", [r for r in pb.Reason.values() if r], ids=pb.Reason.Name)
+def test_each_kick_is_a_typed_exception_retried_only_when_resuming_makes_sense(
+    reason: int,
+) -> None:
+    from tickcast.client import _terminal, kick_error
+    from tickcast.errors import AuthFailed, Kicked, ResumeUnavailable
+
+    exc = kick_error(pb.Kick(reason=reason, detail="why"))
+    name = pb.Reason.Name(reason).removeprefix("REASON_")
+    assert isinstance(exc, Kicked) and exc.reason == reason and exc.detail == "why"
+    assert isinstance(exc, AuthFailed) == (name == "AUTH_FAILED")
+    assert isinstance(exc, ResumeUnavailable) == (name == "RESUME_UNAVAILABLE")
+    assert _terminal(exc) == (name not in RETRIED | {"REDIRECT"})

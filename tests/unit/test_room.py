@@ -641,3 +641,26 @@ def test_a_spectator_only_room_is_dropped_when_its_last_spectator_goes() -> None
     watcher.session.connection_lost()
     leaver.send(leave=pb.Leave())
     assert "quiet" not in h.relay.rooms and "quiet2" not in h.relay.rooms
+
+
+@pytest.mark.parametrize("gone", ["leave", "drop"])
+def test_desync_waits_for_the_members_still_here_when_a_reporter_goes(
+    h: Harness, gone: str
+) -> None:
+    """A member reports, then leaves (or drops): the tick is judged once every
+    member still connected has reported, not as soon as the count of reports
+    reaches the smaller membership (which judged a 1-1 tie and named the honest
+    reporter, as the example game showed at its last tick)."""
+    a, _ = h.join("a")
+    b, _ = h.join("b")
+    c, _ = h.join("c")
+    h.tick()
+    report(a, 1, b"good")
+    if gone == "leave":
+        a.send(leave=pb.Leave())
+    else:
+        drop(a)
+    report(b, 1, b"bad!")
+    report(c, 1, b"good")
+    h.tick(3 * h.config.tick_rate)
+    assert desyncs_seen(c) == [(1, [2])]

@@ -57,3 +57,18 @@ def test_memory_sink_close_abort_and_late_writes() -> None:
     sink.write(pong(2))
     assert sink.closed and sink.aborted and sink.pending == 0
     assert sink.writes == 1 and sink.writes_after_close == 1
+
+
+def test_the_fake_clock_example_in_docs_client_md_runs() -> None:
+    """docs/client.md shows a relay driven by FakeClock and MemorySink: it works as printed."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "client.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "FakeClock()" in b]
+    scope: dict[str, object] = {}
+    exec(example, scope)  # noqa: S102 - our own documentation
+    welcome, tick = scope["welcome"], scope["tick"]
+    assert welcome.HasField("welcome") and welcome.welcome.slot == 1  # type: ignore[attr-defined]
+    assert tick.HasField("tick") and tick.tick.number == 1  # type: ignore[attr-defined]
+    assert [m.player_id for m in tick.tick.joined] == ["p"]  # type: ignore[attr-defined]
