@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
@@ -67,6 +67,8 @@ from tickcast.store.log import (
 )
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from tickcast.relay import Relay
     from tickcast.server import Server
     from tickcast.session import Session
@@ -202,6 +204,8 @@ class Recorder:
         self._matches: dict[Room, int] = {}  # open matches of live rooms
         self._next_id = 1
         self._pending = 0  # cycles queued, not yet delivered
+        # when each of those was queued (time.perf_counter(), oldest first): the writer's lag
+        self._queued_at: deque[float] = deque()
         self._kicks: list[Kick] = []
         self._last_prune = 0.0
         self.failed: BaseException | None = None  # seen by the loop
@@ -275,7 +279,9 @@ class Recorder:
         if self._thread is not None:
             if self._kicks and self.failed is None:
                 self._pending += 1
-                self._queue.put(_Queued(Cycle(kicks=self._kicks), [], time.perf_counter()))
+                now = time.perf_counter()
+                self._queued_at.append(now)
+                self._queue.put(_Queued(Cycle(kicks=self._kicks), [], now))
                 self._kicks = []
             self._queue.put(_STOP)
 
@@ -306,6 +312,52 @@ class Recorder:
     def backlog(self) -> int:
         """Cycles queued for the writer, not yet committed (a second's worth: lag)."""
         return self._pending
+
+    @property
+    def lag(self) -> float:
+        """Seconds the oldest cycle not yet committed and delivered has waited (0: caught up)."""
+        queued_at = self._queued_at
+        return time.perf_counter() - queued_at[0] if queued_at else 0.0
+
+    # ------------------------------------------------------------ HTTP side hooks
+
+    def readiness_problem(self) -> str | None:
+        """For /readyz: the tick log must be writable (a failed write turns recording
+        off until a restart) and its writer running."""
+        if self.failed is not None:
+            return f"the tick log is not writable: {self.failed}"
+        if self._thread is None or not self._thread.is_alive():
+            return "the tick log writer is not running"
+        return None
+
+    def metrics(self) -> Iterator[Metric]:
+        """For /metrics (the HTTP side collects it at every scrape)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        yield GaugeMetricFamily(
+            "tickcast_log_writer_lag_seconds",
+            "how long the oldest tick cycle not yet committed to the tick log has waited "
+            "(its clients wait as long: write before send)",
+            value=self.lag,
+        )
+        yield GaugeMetricFamily(
+            "tickcast_log_writer_backlog_cycles",
+            "tick cycles queued for the tick log writer, not yet committed",
+            value=self._pending,
+        )
+        yield GaugeMetricFamily(
+            "tickcast_log_writable",
+            "1 while the tick log accepts writes; 0 after a write failed (recording is off "
+            "until a restart)",
+            value=int(self.failed is None),
+        )
+        yield CounterMetricFamily(
+            "tickcast_log_commits", "transactions committed to the tick log", value=self.commits
+        )
+        yield CounterMetricFamily(
+            "tickcast_log_cycles_committed",
+            "tick cycles committed to the tick log", value=self.cycles_committed,
+        )
 
     # ------------------------------------------------------------ restore
 
@@ -408,7 +460,9 @@ class Recorder:
             self.max_backlog = self._pending
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
-        self._queue.put(_Queued(cycle, produced, time.perf_counter()))
+        now = time.perf_counter()
+        self._queued_at.append(now)
+        self._queue.put(_Queued(cycle, produced, now))
 
     def begin_part(
         self,
@@ -477,6 +531,8 @@ class Recorder:
         committed_at: float = 0.0,
     ) -> None:
         self._pending -= len(batch)
+        for _ in batch:
+            self._queued_at.popleft()
         now = time.perf_counter()
         if committed_at:
             self.stages["wakeup"].append(now - committed_at)
