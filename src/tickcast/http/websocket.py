@@ -276,7 +276,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         log.info("refused ws from %s: origin %s", request.remote, request.headers.get("Origin"))
         raise web.HTTPForbidden(text="origin not allowed\n")
     ws = WsResponse(
-        max_msg_size=server.config.max_frame,
+        # aiohttp refuses a message of max_msg_size bytes or more; TCP takes a frame
+        # of exactly max_frame bytes, and so must we
+        max_msg_size=server.config.max_frame + 1,
         compress=False,
         autoping=True,
         autoclose=True,
