@@ -121,6 +121,26 @@ async def test_player_ids_only_for_admins() -> None:
         await player.close()
 
 
+async def test_health_shows_what_readyz_reports() -> None:
+    async with http_server() as (_, http):
+        feed_of(http).interval = 0.05
+        stream = events(http)
+        await anext(stream)  # hello
+        _, sample = await anext(stream)
+        assert sample["health"]["status"] == "ok" and sample["health"]["problems"] == []
+        http.readiness_checks.append(lambda: "the tick log is not writable: disk full")
+        for _ in range(100):  # the next sample shows it
+            _, sample = await anext(stream)
+            if sample["health"]["status"] != "ok":
+                break
+        assert sample["health"] == {
+            **sample["health"],
+            "status": "not ready",
+            "problems": ["the tick log is not writable: disk full"],
+        }
+        await stream.aclose()
+
+
 async def test_open_streams_end_at_shutdown() -> None:
     got: list[str] = []
 
