@@ -267,6 +267,12 @@ async def test_the_tick_log_writer_lag_and_writability() -> None:
         assert v(after, "tickcast_log_cycles_committed_total") > v(
             before, "tickcast_log_cycles_committed_total"
         )
+        # a cycle's tick duration is its production plus its fan-out after the commit
+        count = v(after, "tickcast_tick_duration_seconds_count")
+        assert count > 0 and count == v(after, "tickcast_fanout_duration_seconds_count")
+        assert v(after, "tickcast_tick_duration_seconds_sum") > v(
+            after, "tickcast_fanout_duration_seconds_sum"
+        )
         await player.ticks_until((await player.next_tick()).number + 3)  # still relaying
         await player.close()
     finally:

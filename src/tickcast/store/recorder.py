@@ -161,6 +161,11 @@ class LogCatchup:
 class Recorder:
     """A server `Service`: the tick log's writer thread. See the module docstring."""
 
+    observes_tick_seconds = True
+    """The server's tick duration histogram is observed here, not by its ticker: a
+    cycle is produced, committed, then fanned out, and its tick duration is the
+    loop's time for it (production + fan-out), without the wait for the disk."""
+
     def __init__(
         self,
         config: Config,
@@ -204,8 +209,10 @@ class Recorder:
         self._matches: dict[Room, int] = {}  # open matches of live rooms
         self._next_id = 1
         self._pending = 0  # cycles queued, not yet delivered
-        # when each of those was queued (time.perf_counter(), oldest first): the writer's lag
-        self._queued_at: deque[float] = deque()
+        # of each of those (oldest first): when it was queued (time.perf_counter(): the
+        # writer's lag) and how long the relay took to produce it (its tick duration)
+        self._in_flight: deque[tuple[float, float]] = deque()
+        self._server: Server | None = None
         self._kicks: list[Kick] = []
         self._last_prune = 0.0
         self.failed: BaseException | None = None  # seen by the loop
@@ -244,6 +251,7 @@ class Recorder:
             self._end_interrupted()
         else:
             self._relay = relay = server.relay
+            self._server = server
             restored = self._restore(relay, self._loop.time())
             relay.recorder = self
         # The writer needs the GIL back after every SQLite call; a busy loop keeps it
@@ -280,7 +288,7 @@ class Recorder:
             if self._kicks and self.failed is None:
                 self._pending += 1
                 now = time.perf_counter()
-                self._queued_at.append(now)
+                self._in_flight.append((now, 0.0))
                 self._queue.put(_Queued(Cycle(kicks=self._kicks), [], now))
                 self._kicks = []
             self._queue.put(_STOP)
@@ -316,8 +324,8 @@ class Recorder:
     @property
     def lag(self) -> float:
         """Seconds the oldest cycle not yet committed and delivered has waited (0: caught up)."""
-        queued_at = self._queued_at
-        return time.perf_counter() - queued_at[0] if queued_at else 0.0
+        in_flight = self._in_flight
+        return time.perf_counter() - in_flight[0][0] if in_flight else 0.0
 
     # ------------------------------------------------------------ HTTP side hooks
 
@@ -453,7 +461,7 @@ class Recorder:
     def _enqueue(self, cycle: Cycle, produced: list[tuple[Room, bytes]]) -> None:
         if self.failed is not None or self._thread is None:
             if produced and self._relay is not None:
-                self._relay.deliver(produced)
+                self._deliver(self._relay, produced, self._relay.produce_seconds)
             return
         self._pending += 1
         if self._pending > self.max_backlog:
@@ -461,7 +469,8 @@ class Recorder:
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
         now = time.perf_counter()
-        self._queued_at.append(now)
+        produce = self._relay.produce_seconds if self._relay is not None else 0.0
+        self._in_flight.append((now, produce))
         self._queue.put(_Queued(cycle, produced, now))
 
     def begin_part(
@@ -531,8 +540,7 @@ class Recorder:
         committed_at: float = 0.0,
     ) -> None:
         self._pending -= len(batch)
-        for _ in batch:
-            self._queued_at.popleft()
+        in_flight = [self._in_flight.popleft() for _ in batch]
         now = time.perf_counter()
         if committed_at:
             self.stages["wakeup"].append(now - committed_at)
@@ -550,9 +558,17 @@ class Recorder:
         relay = self._relay
         if relay is None:
             return
-        for produced in batch:
+        for produced, (_, produce_seconds) in zip(batch, in_flight, strict=True):
             if produced:
-                relay.deliver(produced)
+                self._deliver(relay, produced, produce_seconds)
+
+    def _deliver(
+        self, relay: Relay, produced: list[tuple[Room, bytes]], produce_seconds: float
+    ) -> None:
+        start = time.perf_counter()
+        relay.deliver(produced)
+        if self._server is not None:
+            self._server.tick_seconds.observe(produce_seconds + time.perf_counter() - start)
 
     # ------------------------------------------------------------ the writer thread
 
