@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from support import RawClient, hello_frame
 from support import test_config as make_config  # not test_*: pytest would collect it
-from test_store_server import FullDiskLog
+from test_store_server import FullDiskLog, GatedLog
 from ws_support import WsClient, http_server
 
 from tickcast.http import HttpService
 from tickcast.server import Server
 from tickcast.store import Recorder
-from tickcast.store.log import Cycle
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -199,18 +197,9 @@ async def test_openmetrics_when_asked() -> None:
         assert text.rstrip().endswith("# EOF")
 
 
-class StallingDisk(FullDiskLog):
+class StallingDisk(GatedLog, FullDiskLog):
     """A tick log in memory whose commits stall while `gate` is clear, and fail
     once `full` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def write_cycle(self, cycle: Cycle) -> None:
-        self.gate.wait(10)
-        super().write_cycle(cycle)
 
 
 async def test_the_tick_log_writer_lag_and_writability() -> None:

@@ -116,6 +116,12 @@ def test_redacted_config_hides_secrets_not_paths() -> None:
     assert redacted_config(Config(server_id="x"))["admin_token"] == ""
 
 
+def test_http_defaults() -> None:
+    cfg = Config(server_id="x")
+    assert (cfg.http, cfg.http_host, cfg.http_port) == (True, "127.0.0.1", 8080)
+    assert cfg.ws_allowed_origins == "" and cfg.admin_token == cfg.admin_token_file == ""
+
+
 def test_admin_token_from_the_environment_or_a_file(tmp_path: Path) -> None:
     cfg = Config.from_env({"TICKCAST_ADMIN_TOKEN": "from-env", "TICKCAST_SERVER_ID": "x"})
     assert load_admin_token(cfg) == "from-env"
