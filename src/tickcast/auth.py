@@ -93,17 +93,23 @@ class Authenticator:
         cls, config: Config, environ: Mapping[str, str] | None = None
     ) -> Authenticator:
         """Load the secrets; refuse open mode on a non-loopback address unless
-        `insecure_no_auth` is set (ConfigError, so the server does not start)."""
+        `insecure_no_auth` is set (ConfigError, so the server does not start).
+
+        Both listeners count: WebSocket clients on the HTTP listener join rooms
+        with the same Hello, so `--http-host 0.0.0.0` opens the server as much as
+        `--host 0.0.0.0` does."""
         auth = cls(load_secrets(config, environ))
-        if auth.open and not is_loopback(config.host) and not config.insecure_no_auth:
+        listeners = [("--host", config.host)]
+        if config.http:
+            listeners.append(("--http-host", config.http_host))
+        public = " and ".join(f"{flag} {host}" for flag, host in listeners if not is_loopback(host))
+        if auth.open and public and not config.insecure_no_auth:
             raise ConfigError(
-                f"no token secret (--secret-file or {SECRET_ENV}) and --host {config.host} "
+                f"no token secret (--secret-file or {SECRET_ENV}) and {public} "
                 "is not loopback: refusing to run open; pass --insecure-no-auth to do it anyway"
             )
-        if auth.open and not is_loopback(config.host):
-            log.warning(
-                "OPEN MODE on %s (--insecure-no-auth): anyone can join as anyone", config.host
-            )
+        if auth.open and public:
+            log.warning("OPEN MODE on %s (--insecure-no-auth): anyone can join as anyone", public)
         return auth
 
     @property

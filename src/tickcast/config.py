@@ -165,6 +165,13 @@ class Config:
         default=1 << 20,
         metadata=_opt("resume/full_history bytes all connections together get per tick cycle"),
     )
+    max_name_bytes: int = field(
+        default=64,
+        metadata=_opt(
+            "longest player id and room name, in bytes of UTF-8 (PROTOCOL_ERROR); "
+            "at most the spec's 64"
+        ),
+    )
 
     # ---- HTTP side (tickcast.http): fields go here ----
     http_host: str = field(
@@ -266,6 +273,7 @@ class Config:
         need(self.max_connections_per_host >= 0, "max_connections_per_host", "must be >= 0")
         need(self.max_rooms >= 1, "max_rooms", "must be >= 1")
         need(self.catchup_bytes_per_tick >= 1024, "catchup_bytes_per_tick", "must be >= 1024")
+        need(1 <= self.max_name_bytes <= 64, "max_name_bytes", "must be 1..64 (the spec's limit)")
         need(self.durability in ("normal", "full"), "durability", "must be normal or full")
         need(self.retention_days >= 0, "retention_days", "must be >= 0 (0 = keep)")
         need(self.max_data_bytes >= 0, "max_data_bytes", "must be >= 0 (0 = no limit)")

@@ -115,6 +115,20 @@ async def test_names_must_be_printable() -> None:
         await c.close()
 
 
+async def test_name_length_is_a_flag() -> None:
+    async with running_server(max_name_bytes=8) as server:
+        for pid, room in [("ninechars", "r"), ("ok", "room-nine"), ("éééé", "r")]:  # 9, 9, 8 B
+            c = await RawClient.connect(server.port)
+            c.send(hello_frame(pid, room))
+            if pid == "éééé":
+                assert (await c.next_message()).HasField("welcome")
+                await c.close()
+                continue
+            kick = await c.expect_kick()
+            assert kick.reason == pb.REASON_PROTOCOL_ERROR and "longer than 8 bytes" in kick.detail
+        assert set(server.relay.rooms) == {"r"}
+
+
 async def test_a_failing_room_is_closed_and_the_others_go_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

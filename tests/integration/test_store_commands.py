@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -14,12 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from support import RawClient, hello_frame, running_server
+from support import RawClient, hello_frame, input_frame, running_server
 from support import test_config as make_config
 
 import tickcast
 from tickcast import wire
 from tickcast.cli import main
+from tickcast.cli import serve as serve_command
+from tickcast.client import Client
+from tickcast.errors import Kicked
 from tickcast.proto import pb
 from tickcast.store import Recorder, SQLiteTickLog, StoreError
 from tickcast.store.log import Cycle, MatchEnd, MatchStart, iter_ticks
@@ -89,6 +94,19 @@ async def test_matches_export_verify_round_trip(
         assert by_number[t.number]["chain"] == t.chain.hex()
     code, out = run_cli(capsys, "verify", str(m["id"]), "--data-dir", d)
     assert code == 0 and "OK" in out
+    # the log records presence too: both joins and both leaves, with their ticks
+    db = sqlite3.connect(tmp_path / "ticks.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT tick, slot, player_id, event FROM presence WHERE match_id = ? ORDER BY rowid",
+            (m["id"],),
+        ).fetchall()
+    finally:
+        db.close()
+    joins = {(slot, pid) for _, slot, pid, event in rows if event == "join"}
+    leaves = {slot for _, slot, _, event in rows if event == "leave"}
+    assert joins == {(1, "ada"), (2, "bob")} and leaves == {1, 2} and len(rows) == 4
+    assert max(tick for tick, *_ in rows) == m["ticks"]  # the last tick is the last leave
 
 
 @pytest.mark.parametrize("where", ["payload", "chain", "prefix"])
@@ -146,6 +164,32 @@ async def test_replay_serves_the_recorded_ticks_to_spectators(tmp_path: Path) ->
         lg.close()
 
 
+async def test_the_sdk_watches_a_replay_as_a_spectator(tmp_path: Path) -> None:
+    await record_a_match(tmp_path)
+    lg = SQLiteTickLog(tmp_path, create=False)
+    try:
+        match = lg.match(1)
+        assert match is not None
+        recorded = [wire_frame_body(f) for _, f in iter_ticks(lg, 1)]
+        async with running_server([ReplayService(lg, match, speed=5)], record=False) as server:
+            watcher = Client(
+                "127.0.0.1", server.port, player_id="watcher", room="r", spectator=True
+            )
+            await watcher.start()
+            ticks = []
+            with pytest.raises(Kicked) as ended:
+                async for tick in watcher.ticks():
+                    ticks.append(tick)
+            assert ended.value.reason == pb.REASON_ROOM_CLOSED  # the replay is over
+            await watcher.close()
+        assert [t.number for t in ticks] == list(range(1, match.tick_count + 1))
+        assert all(body.endswith(t.raw) for body, t in zip(recorded, ticks, strict=True))
+        inputs = [(i.player_id, i.seq, i.payload) for t in ticks for i in t.inputs]
+        assert ("ada", 5, b"a5") in inputs and ("bob", 3, bytes([0, 255, 3])) in inputs
+    finally:
+        lg.close()
+
+
 def wire_frame_body(frame: bytes) -> bytes:
     return frame[wire.prefix_length(frame) :]
 
@@ -175,6 +219,18 @@ def test_a_data_dir_that_is_not_writable_stops_the_server(
     monkeypatch.setattr("tickcast.store.sqlite._writable", lambda directory: False)
     with pytest.raises(StoreError, match=f"{tmp_path}.* is not writable"):
         SQLiteTickLog(tmp_path)
+    assert not (tmp_path / "ticks.sqlite3").exists()
+
+
+async def test_serve_refuses_a_data_dir_that_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tickcast serve` stops before listening, names the directory and the fix."""
+    monkeypatch.setattr("tickcast.store.sqlite._writable", lambda directory: False)
+    config = make_config(data_dir=str(tmp_path), record=True, http=False)
+    assert await serve_command(config) == 1
+    err = capsys.readouterr().err
+    assert f"the data dir {tmp_path} is not writable" in err and "--data-dir" in err
     assert not (tmp_path / "ticks.sqlite3").exists()
 
 
@@ -227,6 +283,48 @@ async def test_retention_prunes_old_ended_matches_at_start_never_live_ones(tmp_p
         assert [m.id for m in lg.matches()] == [2, 3]
     finally:
         lg.close()
+
+
+@pytest.mark.parametrize(
+    "limit", [{"max_data_bytes": 1}, {"retention_days": 0.2 / 86400}], ids=["bytes", "days"]
+)
+async def test_retention_while_serving_prunes_ended_matches_never_the_live_one(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    limit: dict[str, float],
+) -> None:
+    """The periodic pruning (hourly; here after every commit) by --max-data-bytes
+    (1 byte: everything ended must go) and by --retention-days (0.2 s): the match
+    that ended is deleted, the live match beside it keeps every tick."""
+    caplog.set_level(logging.INFO, "tickcast.store")
+    monkeypatch.setattr("tickcast.store.recorder.PRUNE_INTERVAL", 0.0)
+    rec = Recorder(make_config(data_dir=str(tmp_path), **limit))
+    async with running_server([rec]) as server:
+        live, wl = await RawClient.join(server.port, "bob", "live")
+        short, ws = await RawClient.join(server.port, "ada", "short")
+        short.send(b"".join(input_frame(s, bytes(3000)) for s in range(1, 6)))
+        await short.ticks_until(ws.first_tick + 5)
+        short.send(hello_leave())
+        await short.expect_kick()
+        reader = SQLiteTickLog(tmp_path, create=False)
+        try:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 15
+            while [m.room for m in reader.matches()] != ["live"]:  # "short" pruned
+                assert loop.time() < end, [(m.room, m.live) for m in reader.matches()]
+                await live.next_tick(10)
+            [kept] = reader.matches()
+            numbers = [n for n, _ in iter_ticks(reader, kept.id)]
+            assert kept.live and numbers == list(range(1, numbers[-1] + 1))
+            [short_id] = re.findall(r"room short: match (\d+) begins", caplog.text)
+            assert f"pruned 1 ended match(es): [{short_id}]" in caplog.text
+            assert numbers[-1] >= wl.first_tick + 5
+        finally:
+            reader.close()
+        await live.close()
+    print(f"\nFIGURE retention {limit}: ended match pruned while serving, live match kept "
+          f"{len(numbers)} ticks (1..{numbers[-1]})")
 
 
 def test_store_errors_name_the_file(tmp_path: Path) -> None:

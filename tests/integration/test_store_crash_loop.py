@@ -1,12 +1,16 @@
 """The crash loop: load, SIGKILL at a random moment, restart, resume; 20 rounds.
 
 Each round starts `tickcast serve` as a child process recording to a tmp data
-dir, lets three players (about 300 inputs per second together) play for a
-random fraction of a second, and kills the server with SIGKILL. The players
-reconnect to the restarted server with `resume_after` = the last tick they
-received and resend every input above `Welcome.last_seq`. At the end the test
-reports (and asserts) ticks lost, inputs lost and doubled, gaps and repeats in
-every stream, and byte-identity between the players' streams and the log.
+dir, lets three bot players (100 inputs per second each, paced by the clock so
+a slow machine does not lower the rate: 300 inputs per second together) play
+for a random fraction of a second, and kills the server with SIGKILL. The
+players reconnect to the restarted server and resend every input above
+`Welcome.last_seq`. Each resumes from a random tick up to 20 before the last
+one it received, so its resumed stream overlaps what it saw before the crash
+and the overlap is compared byte for byte. At the end the test reports (and
+asserts) ticks lost, inputs lost and doubled, gaps and repeats in every
+stream, byte-identity of the resumed overlaps, between the players' streams
+and with the log, and the input rate it really sent.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from tickcast.store.sqlite import SQLiteTickLog
 
 ROUNDS = 20
 PLAYERS = ("ada", "bob", "cyd")
+INPUTS_PER_SECOND = 100  # per player: under the server's default --input-rate of 120
+RESUME_OVERLAP = 20  # a resume asks again for up to this many ticks it already has
 SRC = str(Path(tickcast.__file__).resolve().parents[1])
 
 
@@ -56,29 +62,37 @@ async def start_server(port: int, data_dir: Path) -> asyncio.subprocess.Process:
 
 
 class Player:
-    """A player that keeps every tick it received and every input it sent."""
+    """A bot player that keeps every tick it received and every input it sent."""
 
-    def __init__(self, player_id: str) -> None:
+    def __init__(self, player_id: str, rng: random.Random) -> None:
         self.id = player_id
+        self.rng = rng
         self.ticks: dict[int, bytes] = {}
-        self.last = 0
+        self.last = 0  # the newest tick received
+        self.expected = 0  # the number the next tick must have on this connection
         self.gaps = 0
         self.repeats = 0
+        self.overlap_compared = 0  # ticks received again after a resume, compared
+        self.overlap_mismatched = 0
         self.sent: dict[int, bytes] = {}
+        self.sending_seconds = 0.0
         self.client: RawClient | None = None
         self.joined = False
 
     async def connect(self, port: int) -> None:
         c = await RawClient.connect(port)
-        c.send(hello_frame(self.id, "r", resume_after=self.last))
+        # a resume asks for at least tick 2 on (resume_after = 0 would be a fresh join)
+        resume_after = max(min(1, self.last), self.last - self.rng.randint(0, RESUME_OVERLAP))
+        c.send(hello_frame(self.id, "r", resume_after=resume_after))
         msg = await c.next_message(10)
         assert msg.HasField("welcome"), f"{self.id}: expected Welcome, got {msg}"
         w = msg.welcome
         if self.joined:
-            assert w.first_tick == self.last + 1
+            assert w.first_tick == resume_after + 1
         else:
             self.last = w.first_tick - 1
             self.joined = True
+        self.expected = w.first_tick
         for seq in sorted(self.sent):
             if seq > w.last_seq:
                 c.send_input(seq, self.sent[seq])
@@ -98,24 +112,40 @@ class Player:
             if not msg.HasField("tick"):
                 continue
             n = msg.tick.number
-            if n <= self.last:
-                self.repeats += 1
-                continue
-            if n != self.last + 1:
+            if n > self.expected:
                 self.gaps += 1
+            elif n < self.expected:
+                self.repeats += 1
+            self.expected = n + 1
+            seen = self.ticks.get(n)
+            if seen is not None:  # asked for again by the resume: must be the same bytes
+                self.overlap_compared += 1
+                self.overlap_mismatched += seen != body
+                continue
             self.ticks[n] = body
-            self.last = n
+            self.last = max(self.last, n)
 
     async def send(self, stop: asyncio.Event) -> None:
+        """Send INPUTS_PER_SECOND inputs a second until `stop`: as many as the clock
+        says are due at each wake-up, so a late wake-up does not lower the rate."""
         c = self.client
         assert c is not None
-        while not stop.is_set():
-            seq = len(self.sent) + 1
-            payload = f"{self.id}:{seq}".encode()
-            self.sent[seq] = payload
-            with contextlib.suppress(Exception):
-                c.send_input(seq, payload)
-            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        due = 0
+        try:
+            while not stop.is_set():
+                due_now = int((loop.time() - started) * INPUTS_PER_SECOND) + 1
+                while due < due_now:
+                    due += 1
+                    seq = len(self.sent) + 1
+                    payload = f"{self.id}:{seq}".encode()
+                    self.sent[seq] = payload
+                    with contextlib.suppress(Exception):
+                        c.send_input(seq, payload)
+                await asyncio.sleep(0.01)
+        finally:
+            self.sending_seconds += loop.time() - started
 
     def sequenced(self, slot: int) -> list[int]:
         return [
@@ -152,8 +182,8 @@ async def play_round(port: int, data_dir: Path, players: list[Player], rng: rand
         senders = [asyncio.create_task(p.send(stop)) for p in players]
         await asyncio.sleep(rng.uniform(0.05, 0.6))
         proc.send_signal(signal.SIGKILL)
+        stop.set()  # the bots stop when the server dies (the rate is counted while it lives)
         await asyncio.wait_for(proc.wait(), 10)
-        stop.set()
         await asyncio.wait_for(asyncio.gather(*readers, *senders), 35)
         for p in players:
             assert p.client is not None
@@ -164,9 +194,11 @@ async def test_crash_loop_loses_and_doubles_nothing(tmp_path: Path) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     port = free_port()
-    players = [Player(pid) for pid in PLAYERS]
+    players = [Player(pid, rng) for pid in PLAYERS]
     for _ in range(ROUNDS):
         await play_round(port, tmp_path, players, rng)
+    inputs = sum(len(p.sent) for p in players)
+    input_rate = inputs / max(p.sending_seconds for p in players)
 
     # a last, clean run: everyone resumes until every input sent is sequenced
     slots = {p.id: i + 1 for i, p in enumerate(players)}
@@ -209,14 +241,19 @@ async def test_crash_loop_loses_and_doubles_nothing(tmp_path: Path) -> None:
         inputs_doubled += len(seqs) - len(set(seqs))
     gaps = sum(p.gaps for p in players)
     repeats = sum(p.repeats for p in players)
-    inputs = sum(len(p.sent) for p in players)
+    compared = sum(p.overlap_compared for p in players)
+    overlap_mismatched = sum(p.overlap_mismatched for p in players)
     print(
-        f"\ncrash loop (seed {seed}): {ROUNDS} SIGKILLs, {len(logged)} ticks logged, "
-        f"{inputs} inputs sent; ticks lost = {ticks_lost}, inputs lost = {inputs_lost}, "
+        f"\nFIGURE crash loop (seed {seed}): {ROUNDS} SIGKILLs, {len(logged)} ticks logged, "
+        f"{inputs} inputs sent at {input_rate:.0f} inputs/s ({len(players)} bots); "
+        f"ticks lost = {ticks_lost}, inputs lost = {inputs_lost}, "
         f"inputs doubled = {inputs_doubled}, gaps = {gaps}, repeats = {repeats}, "
-        f"streams not byte-identical = {mismatched + not_identical}"
+        f"resumed ticks compared with what was seen before the crash = {compared} "
+        f"(not byte-identical = {overlap_mismatched}), "
+        f"streams not byte-identical to each other or the log = {mismatched + not_identical}"
     )
     assert sorted(logged) == list(range(1, len(logged) + 1))
     assert (ticks_lost, inputs_lost, inputs_doubled) == (0, 0, 0)
-    assert (gaps, repeats, mismatched, not_identical) == (0, 0, 0, 0)
-    assert inputs > ROUNDS * 10
+    assert (gaps, repeats, mismatched, not_identical, overlap_mismatched) == (0, 0, 0, 0, 0)
+    assert compared > 0  # the resumes did overlap what was seen before the crashes
+    assert inputs > ROUNDS * 10  # the rate is reported above, not asserted (no timing)

@@ -103,12 +103,34 @@ def test_open_mode_only_on_loopback() -> None:
     assert not signed.open
 
 
+def test_open_mode_counts_the_websocket_listener_too() -> None:
+    """WebSocket clients join through the HTTP listener: a public --http-host without
+    a secret is open mode on a public address as much as a public --host."""
+    with pytest.raises(ConfigError, match="--http-host 0.0.0.0 is not loopback"):
+        Authenticator.for_config(Config(port=0, http_host="0.0.0.0"), environ={})
+    with pytest.raises(ConfigError, match="--http-host :: is not loopback"):
+        Authenticator.for_config(Config(port=0, http_host="::"), environ={})
+    # without the HTTP listener, or with a secret, or when told to, it runs
+    assert Authenticator.for_config(
+        Config(port=0, http_host="0.0.0.0", http=False), environ={}
+    ).open
+    assert not Authenticator.for_config(
+        Config(port=0, http_host="0.0.0.0"), environ={"TICKCAST_SECRET": S1.decode()}
+    ).open
+    assert Authenticator.for_config(
+        Config(port=0, http_host="0.0.0.0", insecure_no_auth=True), environ={}
+    ).open
+
+
 def test_serve_refuses_open_mode_on_a_public_address(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TICKCAST_SECRET", raising=False)
     assert cli.main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2
     assert "insecure-no-auth" in capsys.readouterr().err
+    argv = ["serve", "--port", "0", "--http-host", "0.0.0.0", "--http-port", "0"]
+    assert cli.main(argv) == 2
+    assert "--http-host 0.0.0.0 is not loopback" in capsys.readouterr().err
 
 
 def test_token_command_mints_a_verifiable_token(

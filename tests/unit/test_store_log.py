@@ -128,3 +128,23 @@ def test_prune_by_age_and_size_never_touches_a_live_match(tick_log: TickLog) -> 
     assert tick_log.prune(None, 1) == [2]
     assert [m.id for m in tick_log.matches()] == [3]
     assert tick_log.read_ticks(3, 1, 2) == [(1, frames[0]), (2, frames[1])]
+
+
+@pytest.mark.parametrize(("durability", "synchronous"), [("normal", 1), ("full", 2)])
+def test_durability_picks_sqlites_synchronous_level(
+    tmp_path: Path, durability: str, synchronous: int
+) -> None:
+    """--durability reaches the log the recorder opens: WAL, and synchronous NORMAL (1)
+    or FULL (2, an fsync of the WAL at every commit)."""
+    from tickcast.store.recorder import Recorder
+
+    rec = Recorder(Config(port=0, data_dir=str(tmp_path), durability=durability))
+    rec.open()
+    try:
+        assert isinstance(rec.log, SQLiteTickLog)
+        assert rec.log.db.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+        assert rec.log.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        for lg in (rec.reader, rec.log):
+            if lg is not None:
+                lg.close()

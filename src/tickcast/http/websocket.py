@@ -275,6 +275,28 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request.headers.get("Origin"), allowed):
         log.info("refused ws from %s: origin %s", request.remote, request.headers.get("Origin"))
         raise web.HTTPForbidden(text="origin not allowed\n")
+    # --max-connections and --max-connections-per-host count WebSocket connections
+    # too, before a session exists: a refusal is TCP's Kick, then a close frame
+    host = request.remote or ""
+    refusal = server.admission.admit(host)
+    if refusal is not None:
+        return await refuse(request, refusal)
+    try:
+        return await serve_websocket(request, server)
+    finally:
+        server.admission.release(host)
+
+
+async def refuse(request: web.Request, kick: bytes) -> web.WebSocketResponse:
+    """Upgrade only to say no: the Kick (a length-prefixed frame) and a close frame."""
+    ws = web.WebSocketResponse(compress=False, timeout=1.0)
+    await ws.prepare(request)
+    await ws.send_bytes(kick[wire.prefix_length(kick) :])
+    await ws.close(code=CLOSE_CODES[pb.REASON_RATE_LIMITED])
+    return ws
+
+
+async def serve_websocket(request: web.Request, server: Server) -> web.StreamResponse:
     ws = WsResponse(
         # aiohttp refuses a message of max_msg_size bytes or more; TCP takes a frame
         # of exactly max_frame bytes, and so must we
