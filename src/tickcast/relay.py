@@ -77,6 +77,9 @@ class Relay:
         self.frames_sent_closed: Counter[str] = Counter()
         self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
         self.fanout_seconds = Histogram()
+        # the last cycle's sequencing + encoding, for a recorder that delivers (and so
+        # times the whole cycle) after its commit
+        self.produce_seconds = 0.0
         self.recorder: CycleRecorder | None = None
         self.placement: Placement | None = None
 
@@ -188,6 +191,7 @@ class Relay:
         one transaction before any client receives any of it (write before
         send); see `tickcast.store`.
         """
+        start = perf_counter()
         self.catchup.refill()
         produced: list[tuple[Room, bytes]] = []
         gone: list[Room] = []
@@ -214,6 +218,7 @@ class Relay:
         self.ticks_produced += len(produced)
         if self.recorder is not None:
             if produced or gone:
+                self.produce_seconds = perf_counter() - start
                 self.recorder.record(produced, gone)
         elif produced:
             self.deliver(produced)

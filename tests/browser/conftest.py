@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,12 +63,22 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def serve(*extra: str) -> Iterator[ServerProcess]:
-    """`python -m tickcast serve` on free ports with `extra` flags, stopped afterwards."""
+    """`python -m tickcast serve` on free ports with `extra` flags, stopped afterwards.
+
+    It records, as `tickcast serve` does by default, into a data dir of its own:
+    not ./tickcast-data, whose rooms left open by an earlier run would be restored
+    into this one."""
+    with tempfile.TemporaryDirectory(prefix="tickcast-browser-") as data_dir:
+        yield from _serve(data_dir, *extra)
+
+
+def _serve(data_dir: str, *extra: str) -> Iterator[ServerProcess]:
     path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tickcast", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--http-host", "127.0.0.1", "--http-port", "0", "--tick-rate", "20", *extra],
+         "--http-host", "127.0.0.1", "--http-port", "0", "--tick-rate", "20",
+         "--data-dir", data_dir, *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     http = tcp = None

@@ -176,6 +176,8 @@ def test_dashboard_shows_the_players_and_their_room(
 
 
 def test_dashboard_admin_actions_need_the_token(browser: Any, tmp_path: Path):
+    """Without the token: no player ids, no buttons. With it: kick a player, then
+    close the room."""
     token_file = tmp_path / "admin-token"
     token_file.write_text("s3cret-admin\n")
     # a kicked player keeps its slot for the reconnect grace: a short one
@@ -206,6 +208,13 @@ def test_dashboard_admin_actions_need_the_token(browser: Any, tmp_path: Path):
                 state="detached", timeout=WAIT_MS
             )
             assert a.locator("#state").inner_text() == "connected"
+            # close the room: its last player gets Kick{ROOM_CLOSED}, the room is gone
+            room.locator("button.danger").click()
+            a.wait_for_function("window.tickcastDemo.error !== null", timeout=WAIT_MS)
+            assert "ROOM_CLOSED" in demo(a, "error")
+            assert a.locator("#state").inner_text() == "closed"
+            room.wait_for(state="detached", timeout=WAIT_MS)
+            assert "DELETE /api/rooms/guarded: 200" in dash.locator("#action-result").inner_text()
             assert a.js_errors == []
         finally:
             dash.close()

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from prometheus_client.core import GaugeMetricFamily, Metric
 from support import RawClient
 from support import test_config as make_config  # not test_*: pytest would collect it
 from ws_support import WsClient, http_server
 
+import tickcast
 from tickcast.errors import ConfigError
-from tickcast.http import HttpService
+from tickcast.http import HttpService, admin
 from tickcast.proto import pb
 from tickcast.server import Server
 
@@ -55,7 +61,13 @@ async def test_loopback_without_token_is_allowed() -> None:
         assert (status, body) == (200, {"rooms": []})
         status, info = await call(http, "GET", "/api/server")
         assert status == 200
+        assert info["version"] == tickcast.__version__
+        assert info["uptime_seconds"] >= 0
+        await asyncio.sleep(0.05)
+        later = (await call(http, "GET", "/api/server"))[1]
+        assert later["uptime_seconds"] > info["uptime_seconds"]
         assert info["config"]["server_id"] == "test"
+        assert info["config"]["tick_rate"] == 50
         assert info["http"] == http.address
 
 
@@ -134,6 +146,45 @@ async def test_rooms_detail_close_and_kick() -> None:
         assert (await call(http, "GET", "/api/rooms/arena", token=TOKEN))[0] == 404
         assert "other" in server.relay.rooms
         await other.close()
+
+
+def from_peer(http: HttpService, peer: str, **headers: str) -> web.Request:
+    """A request to `GET /api/rooms` of the running app as if it came from `peer`
+    (tests reach the server over loopback only): aiohttp takes `request.remote`
+    from the transport's peer address, as for a real connection."""
+    assert http._runner is not None
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 40000) if name == "peername" else default
+    )
+    return make_mocked_request(
+        "GET", "/api/rooms", headers=headers, app=http._runner.app, transport=transport
+    )
+
+
+async def guarded(request: web.Request) -> tuple[int, Any]:
+    """The admin API's answer to `request`: its access check, then its handler."""
+    response = await admin.admin_guard(request, admin.list_rooms)
+    assert isinstance(response, web.Response) and response.text is not None
+    return response.status, json.loads(response.text)
+
+
+async def test_access_from_a_non_loopback_peer() -> None:
+    async with http_server() as (_, http):  # no token: loopback only
+        status, body = await guarded(from_peer(http, "203.0.113.5"))
+        assert status == 403 and "loopback" in body["error"]
+        # a proxy header cannot make a remote peer look local
+        spoofed = from_peer(http, "203.0.113.5", **{"X-Forwarded-For": "127.0.0.1"})
+        assert (await guarded(spoofed))[0] == 403
+        assert (await guarded(from_peer(http, "2001:db8::7")))[0] == 403
+        assert await guarded(from_peer(http, "127.0.0.1")) == (200, {"rooms": []})
+    async with http_server(admin_token=TOKEN) as (_, http):  # a token: any peer with it
+        remote = "198.51.100.20"
+        assert (await guarded(from_peer(http, remote)))[0] == 401
+        wrong = from_peer(http, remote, Authorization="Bearer nope")
+        assert (await guarded(wrong))[0] == 401
+        right = from_peer(http, remote, Authorization=f"Bearer {TOKEN}")
+        assert await guarded(right) == (200, {"rooms": []})
 
 
 class FakeLogWriter:

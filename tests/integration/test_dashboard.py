@@ -121,6 +121,48 @@ async def test_player_ids_only_for_admins() -> None:
         await player.close()
 
 
+async def test_health_shows_what_readyz_reports() -> None:
+    async with http_server() as (_, http):
+        feed_of(http).interval = 0.05
+        stream = events(http)
+        await anext(stream)  # hello
+        _, sample = await anext(stream)
+        assert sample["health"]["status"] == "ok" and sample["health"]["problems"] == []
+        http.readiness_checks.append(lambda: "the tick log is not writable: disk full")
+        for _ in range(100):  # the next sample shows it
+            _, sample = await anext(stream)
+            if sample["health"]["status"] != "ok":
+                break
+        assert sample["health"] == {
+            **sample["health"],
+            "status": "not ready",
+            "problems": ["the tick log is not writable: disk full"],
+        }
+        await stream.aclose()
+
+
+async def test_kicks_by_reason() -> None:
+    async with http_server() as (_, http):
+        feed_of(http).interval = 0.05
+        stream = events(http)
+        await anext(stream)  # hello
+        _, sample = await anext(stream)
+        assert sample["kicks"] == {}
+        rude, _ = await WsClient.join(http, "rude")
+        await rude.ws.send("text")  # PROTOCOL_ERROR
+        await rude.expect_kick()
+        first, _ = await WsClient.join(http, "ada")
+        second, _ = await WsClient.join(http, "ada")  # the first one is REPLACED
+        await first.expect_kick()
+        for _ in range(100):  # samples taken before both kicks may still be queued
+            _, sample = await anext(stream)
+            if len(sample["kicks"]) == 2:
+                break
+        assert sample["kicks"] == {"PROTOCOL_ERROR": 1, "REPLACED": 1}
+        await second.close()
+        await stream.aclose()
+
+
 async def test_open_streams_end_at_shutdown() -> None:
     got: list[str] = []
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
-from support import RawClient
+from support import RawClient, hello_frame
+from support import test_config as make_config  # not test_*: pytest would collect it
+from test_store_server import FullDiskLog, GatedLog
 from ws_support import WsClient, http_server
 
 from tickcast.http import HttpService
+from tickcast.server import Server
+from tickcast.store import Recorder
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -144,6 +149,41 @@ async def test_every_metric_appears_and_moves() -> None:
         )
 
 
+async def test_outbound_queue_depth_moves_with_a_reader_that_stops() -> None:
+    overrides = dict(send_buffer_bytes=4096, recv_bytes_per_second=0, input_rate=0.0)
+    async with http_server(**overrides) as (server, http):
+        _, before = await scrape(http)
+        assert v(before, "tickcast_outbound_queue_max_bytes") == 0
+        fast, _ = await RawClient.join(server.port, "fast")
+        stalled = socket.socket()  # joins, then never reads: its backlog grows
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(stalled, ("127.0.0.1", server.port))
+            stalled.send(hello_frame("stalled"))
+            seq = 0
+
+            async def backlogged() -> bool:
+                nonlocal seq
+                seq += 1
+                fast.send_input(seq, b"q" * 20000)
+                await fast.next_tick()  # one input a tick: under the per-tick byte budget
+                _, s = await scrape(http)
+                return v(s, "tickcast_outbound_queue_max_bytes") > 0
+
+            await wait_for(backlogged)
+            _, during = await scrape(http)
+        finally:
+            stalled.close()
+        # the histogram counts every connection; the stalled one is over 0 bytes
+        assert v(during, "tickcast_outbound_queue_bytes_gcount") == 2
+        assert v(during, "tickcast_outbound_queue_bytes_bucket", le="0.0") <= 1
+        assert v(during, "tickcast_outbound_queue_bytes_gsum") >= v(
+            during, "tickcast_outbound_queue_max_bytes"
+        )
+        await fast.close()
+
+
 async def test_openmetrics_when_asked() -> None:
     async with http_server() as (_, http):
         headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
@@ -155,3 +195,76 @@ async def test_openmetrics_when_asked() -> None:
             text = await r.text()
         assert "# TYPE tickcast_outbound_queue_bytes gaugehistogram" in text
         assert text.rstrip().endswith("# EOF")
+
+
+class StallingDisk(GatedLog, FullDiskLog):
+    """A tick log in memory whose commits stall while `gate` is clear, and fail
+    once `full` is set."""
+
+
+async def test_the_tick_log_writer_lag_and_writability() -> None:
+    disk = StallingDisk()
+    recorder, http = Recorder(make_config(), lambda: disk), HttpService()
+    server = Server(make_config(), [recorder, http])
+    await server.start()
+    try:
+        types, before = await scrape(http)
+        assert types["tickcast_log_writer_lag_seconds"] == "gauge"
+        assert v(before, "tickcast_log_writable") == 1
+        async with aiohttp.ClientSession() as s, s.get(http.address + "/readyz") as r:
+            assert r.status == 200
+        player, _ = await RawClient.join(server.port, "ada")
+        await player.ticks_until(3)
+
+        disk.gate.clear()  # the disk stalls: cycles queue behind the writer
+
+        async def lagging() -> bool:
+            _, s = await scrape(http)
+            return (
+                v(s, "tickcast_log_writer_lag_seconds") > 0.2
+                and v(s, "tickcast_log_writer_backlog_cycles") > 1
+            )
+
+        await wait_for(lagging)
+        _, stalled = await scrape(http)
+        disk.gate.set()
+
+        async def caught_up() -> bool:
+            _, s = await scrape(http)
+            return v(s, "tickcast_log_writer_lag_seconds") < v(
+                stalled, "tickcast_log_writer_lag_seconds"
+            ) and v(s, "tickcast_log_commits_total") > v(stalled, "tickcast_log_commits_total")
+
+        await wait_for(caught_up)
+
+        disk.full = True  # the next commit fails: recording stops, the game goes on
+
+        async def unready() -> tuple[int, dict[str, object]]:
+            async with aiohttp.ClientSession() as s, s.get(http.address + "/readyz") as r:
+                return r.status, await r.json()
+
+        async def failed() -> bool:
+            return (await unready())[0] == 503
+
+        await wait_for(failed)
+        _, body = await unready()
+        assert body["problems"] == [
+            "the tick log is not writable: database or disk is full"
+        ]
+        _, after = await scrape(http)
+        assert v(after, "tickcast_log_writable") == 0
+        assert v(after, "tickcast_log_cycles_committed_total") > v(
+            before, "tickcast_log_cycles_committed_total"
+        )
+        # a cycle's tick duration is its production plus its fan-out after the commit
+        count = v(after, "tickcast_tick_duration_seconds_count")
+        assert count > 0 and count == v(after, "tickcast_fanout_duration_seconds_count")
+        assert v(after, "tickcast_tick_duration_seconds_sum") > v(
+            after, "tickcast_fanout_duration_seconds_sum"
+        )
+        await player.ticks_until((await player.next_tick()).number + 3)  # still relaying
+        await player.close()
+    finally:
+        disk.gate.set()
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 15)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 import pytest
 from support import RawClient
 from websockets.exceptions import InvalidStatus
 from ws_support import WsClient, hello, http_server, message, ticks_by_number
 
+from tickcast import wire
 from tickcast.proto import pb
 
 
@@ -118,6 +120,59 @@ async def test_compression_is_never_negotiated() -> None:
         assert c.ws.protocol.extensions == []
         assert "Sec-WebSocket-Extensions" not in c.ws.response.headers
         await c.close()
+
+
+async def test_a_message_of_exactly_max_frame_bytes_is_accepted_as_over_tcp() -> None:
+    async with http_server(max_frame=1024) as (server, http):
+        def sized(seq: int, size: int) -> bytes:
+            """An Input message of exactly `size` bytes."""
+            for k in range(size, 0, -1):
+                body = message(input=pb.Input(seq=seq, payload=b"x" * k))
+                if len(body) == size:
+                    return body
+            raise AssertionError(size)
+
+        tcp, _ = await RawClient.join(server.port, "tcp")
+        tcp.send(wire.frame(sized(1, 1024)))
+        c, _ = await WsClient.join(http, "ws")
+        await c.ws.send(sized(1, 1024))
+        got: set[str] = set()
+        while got != {"tcp", "ws"}:
+            tick = await c.next_tick()
+            got |= {("tcp" if i.slot == 1 else "ws") for i in tick.inputs if len(i.payload) > 1000}
+        await c.ws.send(sized(2, 1025))
+        kick, code = await c.expect_kick()
+        assert kick.reason == pb.REASON_FRAME_TOO_LARGE and code == 1009
+        await tcp.close()
+
+
+async def test_a_compressed_frame_is_refused() -> None:
+    """A frame with RSV1 (permessage-deflate's "compressed" bit) although no
+    extension was negotiated: a protocol error, never inflated."""
+    async with http_server() as (_, http):
+        c = await WsClient.connect(http)
+        body = hello("ada")
+        assert len(body) < 126
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(body))
+        # FIN + RSV1 + binary opcode; MASK + 7-bit length (RFC 6455 5.2)
+        c.ws.transport.write(bytes((0x80 | 0x40 | 0x2, 0x80 | len(body))) + mask + masked)
+        kick, code = await c.expect_kick()
+        assert kick.reason == pb.REASON_PROTOCOL_ERROR
+        assert code == 1002
+
+
+async def test_limits_apply_over_ws() -> None:
+    async with http_server(max_players=1, input_rate=5.0, input_burst=5) as (_, http):
+        ada, _ = await WsClient.join(http, "ada")
+        full = await WsClient.connect(http)
+        await full.ws.send(hello("bob"))
+        kick, code = await full.expect_kick()
+        assert kick.reason == pb.REASON_ROOM_FULL and code == 1013
+        for seq in range(1, 41):  # 40 inputs at once: far over a burst of 5
+            await ada.send_input(seq, b"x")
+        kick, code = await ada.expect_kick()
+        assert kick.reason == pb.REASON_RATE_LIMITED and code == 1008
 
 
 async def test_origin_restriction() -> None:

@@ -3,13 +3,15 @@ checks, admin access decisions, config redaction and the core's histogram."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from tickcast import wire
 from tickcast.config import Config
-from tickcast.http.admin import admin_access, is_loopback, redacted_config
+from tickcast.http.admin import admin_access, is_loopback, load_admin_token, redacted_config
 from tickcast.http.websocket import (
     close_code_for,
     encode_frame,
@@ -112,6 +114,33 @@ def test_redacted_config_hides_secrets_not_paths() -> None:
     assert out["admin_token_file"] == "/etc/tickcast/token"
     assert "hunter2" not in repr(out)
     assert redacted_config(Config(server_id="x"))["admin_token"] == ""
+
+
+def test_http_defaults() -> None:
+    cfg = Config(server_id="x")
+    assert (cfg.http, cfg.http_host, cfg.http_port) == (True, "127.0.0.1", 8080)
+    assert cfg.ws_allowed_origins == "" and cfg.admin_token == cfg.admin_token_file == ""
+
+
+def test_admin_token_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    cfg = Config.from_env({"TICKCAST_ADMIN_TOKEN": "from-env", "TICKCAST_SERVER_ID": "x"})
+    assert load_admin_token(cfg) == "from-env"
+    path = tmp_path / "token"
+    path.write_text("from-file\nignored second line\n")
+    cfg = Config.from_env({"TICKCAST_ADMIN_TOKEN_FILE": str(path), "TICKCAST_SERVER_ID": "x"})
+    assert load_admin_token(cfg) == "from-file"
+    assert load_admin_token(Config(server_id="x")) == ""  # none: loopback only
+
+
+def test_redacted_config_hides_the_redis_password() -> None:
+    cfg = Config(server_id="x", cluster="redis://:hunter2@redis.internal:6379/0")
+    out = redacted_config(cfg)
+    assert out["cluster"] == "redis://:<redacted>@redis.internal:6379/0"
+    assert "hunter2" not in repr(out)
+    with_user = Config(server_id="x", cluster="rediss://game:pw%40x@r:6380/1")
+    assert redacted_config(with_user)["cluster"] == "rediss://game:<redacted>@r:6380/1"
+    plain = Config(server_id="x", cluster="redis://127.0.0.1:6379/0")
+    assert redacted_config(plain)["cluster"] == "redis://127.0.0.1:6379/0"
 
 
 def test_histogram_buckets_like_prometheus() -> None:

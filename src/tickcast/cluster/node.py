@@ -81,10 +81,15 @@ class _Cycle:
     produced: list[tuple[Room, bytes]]
     ticks: dict[str, list[tuple[int, bytes, bytes]]]
     gone: list[Room] = field(default_factory=list)
+    produce_seconds: float = 0.0  # the relay's time to produce it (its tick duration's start)
 
 
 class ClusterService:
     """The `Service` that makes a server a cluster node (`tickcast serve --cluster`)."""
+
+    observes_tick_seconds = True
+    """As the tick log's (`Recorder`): a cycle is fanned out once Redis has it, and
+    its tick duration (production + fan-out) is observed then, not by the ticker."""
 
     def __init__(self, config: Config, archive: Recorder | None = None) -> None:
         self.config = config
@@ -471,7 +476,9 @@ class ClusterService:
                 snap = snapshot(room, owned.match_key)
                 owned.snapshot_tick = number
             ticks.setdefault(room.name, []).append((number, frame, snap))
-        self._cycles.append(_Cycle(produced, ticks, gone))
+        relay = self._relay
+        produce = relay.produce_seconds if relay is not None else 0.0
+        self._cycles.append(_Cycle(produced, ticks, gone, produce))
         self._wake.set()
 
     def kicked(self, session: Session) -> None:
@@ -544,7 +551,12 @@ class ClusterService:
                     out.append((room, frame))
             self.ticks_appended += len(out)
             if out:
+                start = time.perf_counter()
                 relay.deliver(out)
+                if self._server is not None:
+                    self._server.tick_seconds.observe(
+                        cycle.produce_seconds + time.perf_counter() - start
+                    )
             if self.archive is not None:  # write-behind: after the clients have them
                 self.archive.record(out, cycle.gone)
             for room in cycle.gone:

@@ -16,6 +16,7 @@ import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -108,8 +109,22 @@ def redacted_config(config: Config) -> dict[str, Any]:
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         secret = any(w in f.name for w in SECRET_WORDS) and not f.name.endswith("_file")
+        if isinstance(value, str):
+            value = redacted_url(value)
         out[f.name] = REDACTED if secret and value else value
     return out
+
+
+def redacted_url(value: str) -> str:
+    """A URL with its password hidden: `--cluster redis://:pw@host:6379/0` carries
+    the Redis password. Anything else is returned as it is."""
+    if "://" not in value or "@" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}"))
 
 
 def _session_view(s: Session) -> dict[str, Any]:

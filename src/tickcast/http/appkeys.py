@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from tickcast.server import Server
@@ -11,3 +13,4 @@ HTTP_ADDRESS = web.AppKey[list[str]]("http_address")  # one item, set once liste
 WS_ORIGINS = web.AppKey[frozenset[str]]("ws_origins")
 ADMIN_TOKEN = web.AppKey[str]("admin_token")
 STARTED = web.AppKey[float]("started")  # time.monotonic() at start
+READINESS = web.AppKey[Callable[[], list[str]]]("readiness")  # what /readyz reports

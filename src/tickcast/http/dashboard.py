@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,9 +60,15 @@ class DashboardFeed:
     connected (at most HISTORY_POINTS samples): nothing is sampled before.
     """
 
-    def __init__(self, server: Server, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        server: Server,
+        interval: float = 1.0,
+        readiness: Callable[[], list[str]] | None = None,
+    ) -> None:
         self.server = server
         self.interval = interval
+        self.readiness = readiness  # what /readyz reports: shown as the server's health
         self.viewers: set[_Viewer] = set()
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_POINTS)
         self.samples = 0
@@ -159,6 +166,7 @@ class DashboardFeed:
             "tick_ms": round(tick_ms, 4),
         }
         self.history.append(point)
+        problems = self.readiness() if self.readiness is not None else []
         room_views = [self._room_view(r, elapsed, now) for r in rooms]
         room_views.sort(key=lambda r: r["name"])
         live = set(sessions)
@@ -170,7 +178,8 @@ class DashboardFeed:
         return {
             "point": point,
             "health": {
-                "status": "ok",
+                "status": "not ready" if problems else "ok",
+                "problems": problems,
                 "listening": server.listening,
                 "version": __version__,
                 "server_id": server.config.server_id,
@@ -273,7 +282,7 @@ async def demo_page(request: web.Request) -> web.FileResponse:
 
 def add_routes(app: web.Application) -> None:
     """Register the pages, the static files and the feed on the HTTP app."""
-    feed = DashboardFeed(app[keys.SERVER])
+    feed = DashboardFeed(app[keys.SERVER], readiness=app.get(keys.READINESS))
     app[FEED] = feed
     app.on_shutdown.append(feed.close)
     app.router.add_get("/", dashboard_page)

@@ -143,7 +143,8 @@ class TickcastCollector(Collector):
         # ---- timing
         yield _histogram(
             "tickcast_tick_duration_seconds",
-            "one tick cycle: sequencing, encoding and fan-out of every room's tick",
+            "one tick cycle: sequencing, encoding and fan-out of its rooms' ticks (with a "
+            "tick log, the fan-out after the commit is included, the wait for the disk not)",
             server.tick_seconds,
         )
         yield _histogram(

@@ -70,6 +70,7 @@ class HttpService:
         app[keys.STARTED] = time.monotonic()
         address: list[str] = []
         app[keys.HTTP_ADDRESS] = address
+        app[keys.READINESS] = self.readiness_problems
         for service in server.services:
             if service is self:
                 continue
@@ -121,7 +122,9 @@ class HttpService:
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def readyz(self, request: web.Request) -> web.Response:
+    def readiness_problems(self) -> list[str]:
+        """What keeps the server from being ready (empty: ready); /readyz and the
+        dashboard's health show it."""
         problems = []
         if self.server is None or not self.server.listening:
             problems.append("the TCP listener is not accepting connections")
@@ -129,6 +132,10 @@ class HttpService:
             problem = check()
             if problem:
                 problems.append(problem)
+        return problems
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        problems = self.readiness_problems()
         if problems:
             return web.json_response({"status": "not ready", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})

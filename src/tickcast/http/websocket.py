@@ -298,7 +298,9 @@ async def refuse(request: web.Request, kick: bytes) -> web.WebSocketResponse:
 
 async def serve_websocket(request: web.Request, server: Server) -> web.StreamResponse:
     ws = WsResponse(
-        max_msg_size=server.config.max_frame,
+        # aiohttp refuses a message of max_msg_size bytes or more; TCP takes a frame
+        # of exactly max_frame bytes, and so must we
+        max_msg_size=server.config.max_frame + 1,
         compress=False,
         autoping=True,
         autoclose=True,

@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
@@ -67,6 +67,8 @@ from tickcast.store.log import (
 )
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from tickcast.relay import Relay
     from tickcast.server import Server
     from tickcast.session import Session
@@ -159,6 +161,11 @@ class LogCatchup:
 class Recorder:
     """A server `Service`: the tick log's writer thread. See the module docstring."""
 
+    observes_tick_seconds = True
+    """The server's tick duration histogram is observed here, not by its ticker: a
+    cycle is produced, committed, then fanned out, and its tick duration is the
+    loop's time for it (production + fan-out), without the wait for the disk."""
+
     def __init__(
         self,
         config: Config,
@@ -202,6 +209,10 @@ class Recorder:
         self._matches: dict[Room, int] = {}  # open matches of live rooms
         self._next_id = 1
         self._pending = 0  # cycles queued, not yet delivered
+        # of each of those (oldest first): when it was queued (time.perf_counter(): the
+        # writer's lag) and how long the relay took to produce it (its tick duration)
+        self._in_flight: deque[tuple[float, float]] = deque()
+        self._server: Server | None = None
         self._kicks: list[Kick] = []
         self._last_prune = 0.0
         self.failed: BaseException | None = None  # seen by the loop
@@ -240,6 +251,7 @@ class Recorder:
             self._end_interrupted()
         else:
             self._relay = relay = server.relay
+            self._server = server
             restored = self._restore(relay, self._loop.time())
             relay.recorder = self
         # The writer needs the GIL back after every SQLite call; a busy loop keeps it
@@ -275,7 +287,9 @@ class Recorder:
         if self._thread is not None:
             if self._kicks and self.failed is None:
                 self._pending += 1
-                self._queue.put(_Queued(Cycle(kicks=self._kicks), [], time.perf_counter()))
+                now = time.perf_counter()
+                self._in_flight.append((now, 0.0))
+                self._queue.put(_Queued(Cycle(kicks=self._kicks), [], now))
                 self._kicks = []
             self._queue.put(_STOP)
 
@@ -306,6 +320,52 @@ class Recorder:
     def backlog(self) -> int:
         """Cycles queued for the writer, not yet committed (a second's worth: lag)."""
         return self._pending
+
+    @property
+    def lag(self) -> float:
+        """Seconds the oldest cycle not yet committed and delivered has waited (0: caught up)."""
+        in_flight = self._in_flight
+        return time.perf_counter() - in_flight[0][0] if in_flight else 0.0
+
+    # ------------------------------------------------------------ HTTP side hooks
+
+    def readiness_problem(self) -> str | None:
+        """For /readyz: the tick log must be writable (a failed write turns recording
+        off until a restart) and its writer running."""
+        if self.failed is not None:
+            return f"the tick log is not writable: {self.failed}"
+        if self._thread is None or not self._thread.is_alive():
+            return "the tick log writer is not running"
+        return None
+
+    def metrics(self) -> Iterator[Metric]:
+        """For /metrics (the HTTP side collects it at every scrape)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        yield GaugeMetricFamily(
+            "tickcast_log_writer_lag_seconds",
+            "how long the oldest tick cycle not yet committed to the tick log has waited "
+            "(its clients wait as long: write before send)",
+            value=self.lag,
+        )
+        yield GaugeMetricFamily(
+            "tickcast_log_writer_backlog_cycles",
+            "tick cycles queued for the tick log writer, not yet committed",
+            value=self._pending,
+        )
+        yield GaugeMetricFamily(
+            "tickcast_log_writable",
+            "1 while the tick log accepts writes; 0 after a write failed (recording is off "
+            "until a restart)",
+            value=int(self.failed is None),
+        )
+        yield CounterMetricFamily(
+            "tickcast_log_commits", "transactions committed to the tick log", value=self.commits
+        )
+        yield CounterMetricFamily(
+            "tickcast_log_cycles_committed",
+            "tick cycles committed to the tick log", value=self.cycles_committed,
+        )
 
     # ------------------------------------------------------------ restore
 
@@ -401,14 +461,17 @@ class Recorder:
     def _enqueue(self, cycle: Cycle, produced: list[tuple[Room, bytes]]) -> None:
         if self.failed is not None or self._thread is None:
             if produced and self._relay is not None:
-                self._relay.deliver(produced)
+                self._deliver(self._relay, produced, self._relay.produce_seconds)
             return
         self._pending += 1
         if self._pending > self.max_backlog:
             self.max_backlog = self._pending
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
-        self._queue.put(_Queued(cycle, produced, time.perf_counter()))
+        now = time.perf_counter()
+        produce = self._relay.produce_seconds if self._relay is not None else 0.0
+        self._in_flight.append((now, produce))
+        self._queue.put(_Queued(cycle, produced, now))
 
     def begin_part(
         self,
@@ -477,6 +540,7 @@ class Recorder:
         committed_at: float = 0.0,
     ) -> None:
         self._pending -= len(batch)
+        in_flight = [self._in_flight.popleft() for _ in batch]
         now = time.perf_counter()
         if committed_at:
             self.stages["wakeup"].append(now - committed_at)
@@ -494,9 +558,17 @@ class Recorder:
         relay = self._relay
         if relay is None:
             return
-        for produced in batch:
+        for produced, (_, produce_seconds) in zip(batch, in_flight, strict=True):
             if produced:
-                relay.deliver(produced)
+                self._deliver(relay, produced, produce_seconds)
+
+    def _deliver(
+        self, relay: Relay, produced: list[tuple[Room, bytes]], produce_seconds: float
+    ) -> None:
+        start = time.perf_counter()
+        relay.deliver(produced)
+        if self._server is not None:
+            self._server.tick_seconds.observe(produce_seconds + time.perf_counter() - start)
 
     # ------------------------------------------------------------ the writer thread
 

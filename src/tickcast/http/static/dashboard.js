@@ -67,8 +67,9 @@ function onEvent(event, data) {
 }
 
 function render(s) {
-  $("health").textContent = s.health.listening ? "ok" : "not listening";
-  $("health").className = s.health.listening ? "ok" : "bad";
+  const problems = s.health.problems ?? [];
+  $("health").textContent = problems.length ? `not ready: ${problems.join("; ")}` : "ok";
+  $("health").className = problems.length ? "bad" : "ok";
   $("version").textContent = s.health.version;
   $("server-id").textContent = s.health.server_id;
   $("tcp").textContent = s.health.tcp;
