@@ -208,9 +208,9 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._matches: dict[Room, int] = {}  # open matches of live rooms
         self._next_id = 1
-        self._pending = 0  # cycles queued, not yet delivered
-        # of each of those (oldest first): when it was queued (time.perf_counter(): the
-        # writer's lag) and how long the relay took to produce it (its tick duration)
+        # cycles queued, not yet delivered (oldest first): when each was queued
+        # (time.perf_counter(): the writer's lag) and how long the relay took to
+        # produce it (its tick duration)
         self._in_flight: deque[tuple[float, float]] = deque()
         self._server: Server | None = None
         self._kicks: list[Kick] = []
@@ -286,7 +286,6 @@ class Recorder:
     def close(self) -> None:
         if self._thread is not None:
             if self._kicks and self.failed is None:
-                self._pending += 1
                 now = time.perf_counter()
                 self._in_flight.append((now, 0.0))
                 self._queue.put(_Queued(Cycle(kicks=self._kicks), [], now))
@@ -315,6 +314,11 @@ class Recorder:
         if self._dir_lock is not None:
             self._dir_lock.close()
             self._dir_lock = None
+
+    @property
+    def _pending(self) -> int:
+        """Cycles queued for the writer, not yet committed and delivered."""
+        return len(self._in_flight)
 
     @property
     def backlog(self) -> int:
@@ -463,14 +467,13 @@ class Recorder:
             if produced and self._relay is not None:
                 self._deliver(self._relay, produced, self._relay.produce_seconds)
             return
-        self._pending += 1
+        now = time.perf_counter()
+        produce = self._relay.produce_seconds if self._relay is not None else 0.0
+        self._in_flight.append((now, produce))
         if self._pending > self.max_backlog:
             self.max_backlog = self._pending
             if self._pending == self.config.tick_rate:
                 log.warning("tick log is a second behind (%d cycles queued)", self._pending)
-        now = time.perf_counter()
-        produce = self._relay.produce_seconds if self._relay is not None else 0.0
-        self._in_flight.append((now, produce))
         self._queue.put(_Queued(cycle, produced, now))
 
     def begin_part(
@@ -539,7 +542,6 @@ class Recorder:
         error: BaseException | None,
         committed_at: float = 0.0,
     ) -> None:
-        self._pending -= len(batch)
         in_flight = [self._in_flight.popleft() for _ in batch]
         now = time.perf_counter()
         if committed_at:
