@@ -21,7 +21,7 @@ from tickcast.errors import reason_name
 from tickcast.outbox import Outbox, Sink
 from tickcast.proto import pb
 from tickcast.room import JoinRefused, Room
-from tickcast.security import CatchupBudget, check_name_lengths, receive_guard
+from tickcast.security import CatchupBudget, receive_guard
 from tickcast.session import HelloRequest, Session
 from tickcast.stats import Histogram
 
@@ -98,6 +98,7 @@ class Relay:
             now,
             max_frame=cfg.max_frame,
             handshake_timeout=cfg.handshake_timeout,
+            max_name_bytes=cfg.max_name_bytes,
             peer=peer,
             transport=transport,
         )
@@ -112,7 +113,6 @@ class Relay:
         if self.closing:
             session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
             return
-        check_name_lengths(hello.player_id, hello.room, self.config.max_name_bytes)
         self.auth.verify(hello.token, hello.player_id, hello.room)  # raises AuthFailed
         if self.placement is not None and self.placement.hello(session, hello, now):
             return

@@ -241,14 +241,6 @@ def check_name(what: str, name: str) -> None:
         )
 
 
-def check_name_lengths(player_id: str, room: str, max_bytes: int) -> None:
-    """`--max-name-bytes`: the operator's limit on player ids and room names, within
-    the spec's 64 bytes (which `validate_hello` enforces whatever the setting)."""
-    for what, name in (("player_id", player_id), ("room name", room)):
-        if len(name.encode()) > max_bytes:
-            raise RemoteProtocolError(f"{what} is longer than {max_bytes} bytes of UTF-8")
-
-
 __all__ = [
     "Admission",
     "CatchupBudget",
@@ -257,7 +249,6 @@ __all__ = [
     "ReceiveGuard",
     "TokenBucket",
     "check_name",
-    "check_name_lengths",
     "is_loopback",
     "reason_name",
     "receive_guard",

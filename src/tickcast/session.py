@@ -35,8 +35,8 @@ log = logging.getLogger("tickcast.session")
 
 PROTOCOL_VERSION = 1
 DEFAULT_ROOM = "lobby"
-MAX_PLAYER_ID_BYTES = 64
-MAX_ROOM_BYTES = 64
+MAX_NAME_BYTES = 64
+"""The spec's limit on a player id and a room name; `--max-name-bytes` may lower it."""
 MAX_STATE_HASH_BYTES = 64
 
 
@@ -88,6 +88,7 @@ class Session:
         "bytes_received",
         "end_reason",
         "recv_guard",
+        "max_name_bytes",
         "close_detail",
         "closed_room",
         "held",
@@ -101,6 +102,7 @@ class Session:
         *,
         max_frame: int,
         handshake_timeout: float,
+        max_name_bytes: int = MAX_NAME_BYTES,
         peer: str = "?",
         transport: str = "tcp",
     ) -> None:
@@ -120,6 +122,7 @@ class Session:
         self.bytes_received = 0  # for /metrics
         self.end_reason = -1  # the Kick reason once ended by us (for /metrics)
         self.recv_guard: ReceiveGuard | None = None  # bytes/s limit, set by the relay
+        self.max_name_bytes = max_name_bytes
         # with end_reason: why, and from which room, we ended it (a tick log records kicks)
         self.close_detail = ""
         self.closed_room: Room | None = None
@@ -228,7 +231,7 @@ class Session:
                 raise RemoteProtocolError(
                     f"the first frame must be Hello, got {kind or 'an empty message'}"
                 )
-            self.host.session_hello(self, validate_hello(msg.hello), now)
+            self.host.session_hello(self, validate_hello(msg.hello, self.max_name_bytes), now)
 
     # ------------------------------------------------------------ holding
 
@@ -350,22 +353,22 @@ class Session:
         )
 
 
-def validate_hello(hello: pb.Hello) -> HelloRequest:
-    """Check a Hello against the spec; raise RemoteProtocolError with the Kick reason."""
+def validate_hello(hello: pb.Hello, max_name_bytes: int = MAX_NAME_BYTES) -> HelloRequest:
+    """Check a Hello against the spec and the name limit (`--max-name-bytes`, at most
+    the spec's 64); raise RemoteProtocolError with the Kick reason."""
     if hello.protocol_version != PROTOCOL_VERSION:
         raise RemoteProtocolError(
             f"protocol version {hello.protocol_version} is not supported (this server speaks 1)",
             pb.REASON_VERSION_MISMATCH,
         )
     pid = hello.player_id
-    pid_len = len(pid.encode())
-    if not 1 <= pid_len <= MAX_PLAYER_ID_BYTES:
-        raise RemoteProtocolError(f"player_id must be 1..{MAX_PLAYER_ID_BYTES} bytes of UTF-8")
-    check_name("player_id", pid)
+    if not pid:
+        raise RemoteProtocolError("player_id must not be empty")
     room = hello.room or DEFAULT_ROOM
-    if len(room.encode()) > MAX_ROOM_BYTES:
-        raise RemoteProtocolError(f"room name must be at most {MAX_ROOM_BYTES} bytes of UTF-8")
-    check_name("room name", room)
+    for what, name in (("player_id", pid), ("room name", room)):
+        if len(name.encode()) > max_name_bytes:
+            raise RemoteProtocolError(f"{what} is longer than {max_name_bytes} bytes of UTF-8")
+        check_name(what, name)
     return HelloRequest(
         player_id=pid,
         token=hello.token,
