@@ -49,6 +49,7 @@ import bisect
 import os
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ from tickcast.store.errors import (
 from tickcast.store.log import Cycle, Kick, MatchEnd, MatchInfo, MatchStart, Presence
 from tickcast.store.segfile import (
     SEGMENT_HEADER,
+    TICK,
     TICK_ENTRY,
     FormatError,
     Index,
@@ -92,8 +94,6 @@ SEGMENT_SECONDS = 3600.0
 MAX_SEGMENT_BYTES = (1 << 32) - 1  # index offsets are u32
 LOADED_INDEXES = 32
 """Sealed segments whose tick arrays stay in memory after a read needed them."""
-READ_GAP = 64 << 10
-"""Ticks of a match closer than this in a segment are fetched by one pread."""
 
 
 @dataclass(slots=True)
@@ -596,7 +596,7 @@ class SegmentTickLog:
             m = self._matches.get(match_id)
             if m is None or limit <= 0:
                 return []
-            wanted: list[tuple[_Segment, TickRef]] = []
+            wanted: list[tuple[_Segment, int, int, int]] = []
             for seg in m.segments:
                 span = seg.spans.get(match_id)
                 if span is None or span[1] < first:
@@ -606,46 +606,46 @@ class SegmentTickLog:
                 t = self._ticks_of(seg, match_id)
                 if t is None:
                     continue
-                i = bisect.bisect_left(t.numbers, first)
                 numbers, offsets, lengths = t.numbers, t.offsets, t.lengths
-                while i < len(numbers) and len(wanted) < limit:
-                    n = numbers[i]
-                    if last is not None and n > last:
-                        break
-                    wanted.append((seg, TickRef(match_id, n, offsets[i], lengths[i])))
-                    i += 1
+                i = bisect.bisect_left(numbers, first)
+                j = min(len(numbers), i + limit - len(wanted))
+                if last is not None:
+                    j = min(j, bisect.bisect_right(numbers, last, i, j))
+                wanted += [(seg, numbers[k], offsets[k], lengths[k]) for k in range(i, j)]
                 if len(wanted) >= limit:
                     break
-            return self._fetch(wanted)
+            return self._fetch(match_id, wanted)
 
-    def _fetch(self, wanted: list[tuple[_Segment, TickRef]]) -> list[tuple[int, bytes]]:
-        """Read the frames, one pread per run of nearby ticks, and check each."""
+    @staticmethod
+    def _fetch(
+        match_id: int, wanted: list[tuple[_Segment, int, int, int]]
+    ) -> list[tuple[int, bytes]]:
+        """Read each frame with its TICK entry header (one pread: ~2 us from the page
+        cache, cheaper than reading the other rooms' ticks in between) and check that
+        it is the tick the index says, with its own checksum."""
         out: list[tuple[int, bytes]] = []
-        i = 0
-        while i < len(wanted):
-            seg, ref = wanted[i]
-            lo = ref.offset - TICK_ENTRY.size
-            hi = ref.offset + ref.length
-            j = i + 1
-            while j < len(wanted) and wanted[j][0] is seg:
-                nxt = wanted[j][1]
-                if nxt.offset - TICK_ENTRY.size - hi > READ_GAP:
-                    break
-                hi = nxt.offset + nxt.length
-                j += 1
+        head = TICK_ENTRY.size
+        unpack, crc32, pread = TICK_ENTRY.unpack_from, zlib.crc32, os.pread
+        for seg, number, offset, length in wanted:
             try:
-                buf = os.pread(seg.fd, hi - lo, lo)
+                buf = pread(seg.fd, head + length, offset - head)
             except OSError as exc:
                 raise from_os_error(exc, "reading", seg.path) from None
-            for _, r in wanted[i:j]:
-                try:
-                    frame = check_frame(buf, r.offset - TICK_ENTRY.size - lo, r)
-                except FormatError as exc:
-                    raise DamagedLog(
-                        f"the tick log segment {seg.path} is damaged at byte {r.offset}: {exc}"
-                    ) from None
-                out.append((r.number, frame))
-            i = j
+            frame = buf[head:]
+            if len(frame) == length:
+                tag, mid, n, size, crc = unpack(buf)
+                if tag == TICK and mid == match_id and n == number and size == length:
+                    if crc32(frame) == crc:
+                        out.append((number, frame))
+                        continue
+            try:  # say precisely what is wrong
+                check_frame(buf, 0, TickRef(match_id, number, offset, length))
+                problem = "the frame changed while it was read"
+            except FormatError as exc:
+                problem = str(exc)
+            raise DamagedLog(
+                f"the tick log segment {seg.path} is damaged at byte {offset}: {problem}"
+            )
         return out
 
     def matches(self) -> list[MatchInfo]:
