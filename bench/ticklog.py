@@ -18,7 +18,9 @@ process CPU (all threads) per cycle, against the same loop recording nothing,
 and the record-to-deliver delay. Schemes: `writer` (store/writer.py, the
 loop waits up to 2 ms for the writer thread, else goes on), `hop` (a queue to
 a writer thread and `call_soon_threadsafe` back: how the SQLite recorder does
-it), `sqlite-hop` (the same with the SQLite log), `none`.
+it), `sqlite-hop` (the same with the SQLite log), `direct` (the write on the
+loop itself: the floor, and unsafe, since a stalled disk would block the loop),
+`none`.
 
     PYTHONPATH=src python bench/ticklog.py --loop [--busy 300] [--seconds 8]
 """
@@ -133,6 +135,9 @@ async def loop_run(scheme: str, log: TickLog | None, work: list[Cycle], busy_us:
         t = time.perf_counter()
         if writer is not None:
             writer.submit(c, lambda err, t=t: deliver(t))
+        elif scheme == "direct" and log is not None:
+            log.write_cycle(c)
+            deliver(t)
         elif scheme.endswith("hop"):
             q.put((c, t))
         else:
@@ -156,11 +161,11 @@ def main_loop(args: argparse.Namespace, base: Path) -> None:
 
     work = cycles(int(args.seconds * 30 * PHASES))
     print(f"loop: {len(work)} cycles at 240/s, {args.busy:g} us of other work each, in {base}")
-    for scheme in ("none", "writer", "hop", "sqlite-hop"):
+    for scheme in ("none", "direct", "writer", "hop", "sqlite-hop"):
         d = base / scheme
         shutil.rmtree(d, ignore_errors=True)
         lg: TickLog | None = None
-        if scheme in ("writer", "hop"):
+        if scheme in ("direct", "writer", "hop"):
             lg = SegmentTickLog(d)
         elif scheme == "sqlite-hop":
             lg = SQLiteTickLog(d, background_checkpoints=True)
