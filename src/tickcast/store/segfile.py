@@ -146,25 +146,27 @@ def encode_meta(cycle: Cycle) -> list[bytes]:
     return parts
 
 
-def encode_batch(seq: int, cycle: Cycle, at: int) -> tuple[bytes, list[TickRef]]:
-    """A cycle as one batch to append at byte `at` of a segment, and where its ticks land.
+def encode_batch(seq: int, cycle: Cycle, at: int) -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    """A cycle as one batch to append at byte `at` of a segment, and where its ticks land:
+    (match, number, frame offset in the segment, frame length) for each, as `TickRef`s'
+    fields (plain tuples: this runs for every cycle).
 
     Entries go in the order starts, ticks, presence, kicks, ends: a batch is applied
     whole, so only the order within each kind matters."""
-    begins = encode_meta(Cycle(begins=cycle.begins))
-    rest = encode_meta(Cycle(presence=cycle.presence, kicks=cycle.kicks, ends=cycle.ends))
-    parts = begins
-    pos = at + BATCH_HEADER.size + sum(map(len, begins))
-    refs: list[TickRef] = []
+    parts = encode_meta(Cycle(begins=cycle.begins)) if cycle.begins else []
+    pos = at + BATCH_HEADER.size + sum(map(len, parts))
+    refs: list[tuple[int, int, int, int]] = []
     pack, crc32, size = TICK_ENTRY.pack, zlib.crc32, TICK_ENTRY.size
+    append, add = parts.append, refs.append
     for match_id, number, frame in cycle.ticks:
         n = len(frame)
-        parts.append(pack(TICK, match_id, number, n, crc32(frame)))
-        parts.append(frame)
+        append(pack(TICK, match_id, number, n, crc32(frame)))
+        append(frame)
         pos += size
-        refs.append(TickRef(match_id, number, pos, n))
+        add((match_id, number, pos, n))
         pos += n
-    parts += rest
+    if cycle.presence or cycle.kicks or cycle.ends:
+        parts += encode_meta(Cycle(presence=cycle.presence, kicks=cycle.kicks, ends=cycle.ends))
     body = b"".join(parts)
     crc = zlib.crc32(body, zlib.crc32(_LEN_SEQ.pack(len(body), seq)))
     return BATCH_HEADER.pack(BATCH_MAGIC, len(body), seq, crc) + body, refs

@@ -468,13 +468,17 @@ class SegmentTickLog:
             if b.id in self._matches or b.id < 1:
                 raise ValueError(f"match {b.id} exists already")
         last: dict[int, int] = {}
+        matches = self._matches
         for match_id, number, _ in cycle.ticks:
-            m = self._matches.get(match_id)
-            if m is None and match_id not in new:
-                raise ValueError(f"a tick of match {match_id}, which has not begun")
-            if m is not None and m.end is not None:
+            m = matches.get(match_id)
+            if m is None:
+                if match_id not in new:
+                    raise ValueError(f"a tick of match {match_id}, which has not begun")
+                prev = last.get(match_id, 0)
+            elif m.end is not None:
                 raise ValueError(f"a tick of match {match_id}, which has ended")
-            prev = last.get(match_id, m.last_tick if m is not None else 0)
+            else:
+                prev = last.get(match_id, m.last_tick)
             if number <= prev:
                 raise ValueError(
                     f"tick {number} of match {match_id} after tick {prev}: a tick number "
@@ -482,25 +486,35 @@ class SegmentTickLog:
                 )
             last[match_id] = number
 
-    def _apply_cycle(self, seg: _Segment, cycle: Cycle, refs: list[TickRef]) -> None:
-        meta: list[Meta] = [*cycle.begins]
-        for entry in meta:
-            self._apply_meta(seg, entry)
+    def _apply_cycle(
+        self, seg: _Segment, cycle: Cycle, refs: list[tuple[int, int, int, int]]
+    ) -> None:
+        """Add a written cycle to the index (under the lock)."""
+        for begin in cycle.begins:
+            self._apply_meta(seg, begin)
         ticks = seg.ticks
         assert ticks is not None
-        for ref in refs:
-            t = ticks.get(ref.match_id)
+        newest: dict[int, int] = {}
+        for match_id, number, offset, length in refs:
+            t = ticks.get(match_id)
             if t is None:
-                t = ticks[ref.match_id] = Ticks()
-                seg.spans[ref.match_id] = (ref.number, ref.number)
-            t.add(ref.number, ref.offset, ref.length)
-            seg.spans[ref.match_id] = (seg.spans[ref.match_id][0], ref.number)
-            self._note_ticks(seg, ref.match_id, ref.number)
+                t = ticks[match_id] = Ticks()
+                seg.spans[match_id] = (number, number)
+            t.numbers.append(number)
+            t.offsets.append(offset)
+            t.lengths.append(length)
+            newest[match_id] = number
+        spans = seg.spans
+        for match_id, number in newest.items():
+            spans[match_id] = (spans[match_id][0], number)
+            self._note_ticks(seg, match_id, number)
         rest: list[Meta] = [*cycle.presence, *cycle.kicks, *cycle.ends]
         for entry in rest:
             self._apply_meta(seg, entry)
-        seg.meta += meta
-        seg.meta += rest
+        if cycle.begins:
+            seg.meta += cycle.begins
+        if rest:
+            seg.meta += rest
 
     def _undo(self, seg: _Segment, at: int, exc: OSError) -> None:
         """Cut a failed write off, so the file ends where the last good batch does. If
