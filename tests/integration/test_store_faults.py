@@ -122,3 +122,19 @@ def test_the_rigs_undo_themselves_when_the_test_fails(tmp_path: Path) -> None:
         disk.fill()
         raise RuntimeError("the test body failed")
     assert not is_mounted(tmp_path / "tmpfs")
+
+
+def test_the_rigs_fail_and_say_why_without_root_or_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not root, or a tool missing: the test fails with what to do (it never skips)."""
+    import os
+    import shutil
+
+    from fault_support import require_mount_rig
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(pytest.fail.Exception, match="needs root: run the test suite as root"):
+        require_mount_rig("mount")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install e2fsprogs util-linux"):
+        require_mount_rig("mkfs.ext4", "fsfreeze")
