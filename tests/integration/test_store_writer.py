@@ -131,3 +131,22 @@ async def test_a_frozen_disk_pauses_the_cycles_not_the_loop(tmp_path: Path) -> N
         assert writer.join(10)
         assert [n for n, _ in iter_ticks(lg, 1)] == done
         lg.close()
+
+
+async def test_calls_run_on_the_writer_in_order_with_the_cycles(tmp_path: Path) -> None:
+    lg = SegmentTickLog(tmp_path)
+    writer = CycleWriter(lg, asyncio.get_running_loop())
+    order: list[str] = []
+    threads: list[str] = []
+    writer.submit(cycle(1), lambda err: order.append("1"))
+    writer.call(lambda: threads.append(threading.current_thread().name),
+                lambda err: order.append(f"call {err}"))
+    writer.submit(cycle(2), lambda err: order.append("2"))
+    writer.call(lambda: 1 / 0, lambda err: order.append(type(err).__name__))
+    while writer.pending:
+        await asyncio.sleep(0.01)
+    assert order == ["1", "call None", "2", "ZeroDivisionError"]
+    assert threads == ["tickcast-writer"]
+    writer.close()
+    assert writer.join(10)
+    lg.close()

@@ -43,11 +43,12 @@ Done = Callable[[BaseException | None], None]
 
 @dataclass(slots=True, eq=False)
 class _Job:
-    cycle: Cycle
+    cycle: Cycle | None  # None: a `call`
     done: Done
     submitted: float
     finished: bool = False
     error: BaseException | None = None
+    fn: Callable[[], object] | None = None
 
 
 class CycleWriter:
@@ -121,6 +122,18 @@ class CycleWriter:
         done(job.error)
         return True
 
+    def call(self, fn: Callable[[], object], done: Done) -> None:
+        """Run `fn` on the writer thread, in order with the cycles (housekeeping that
+        writes, such as `prune`, which deletes files: it must not run on the loop
+        either); `done(error)` follows on the loop like a cycle's."""
+        job = _Job(None, done, time.perf_counter(), fn=fn)
+        self._pending.append(job)
+        with self._mutex:
+            if self._closing:
+                raise RuntimeError("the cycle writer is closed")
+            self._queue.append(job)
+            self._signal()
+
     @property
     def pending(self) -> int:
         """Cycles submitted and not yet done: more than zero for long means a stalled disk."""
@@ -161,26 +174,39 @@ class CycleWriter:
                 self._wake_pending = False
                 jobs, self._queue = self._queue, []
                 closing = self._closing
-            if jobs:
-                self._write(jobs)
+            while jobs:  # cycles in runs (one write each), calls one by one, in order
+                n = 1
+                if jobs[0].fn is None:
+                    while n < len(jobs) and jobs[n].fn is None:
+                        n += 1
+                self._write(jobs[:n])
+                jobs = jobs[n:]
             if closing:
                 with self._mutex:
                     if not self._queue:
                         return
 
     def _write(self, jobs: list[_Job]) -> None:
-        if len(jobs) == 1:
-            cycle = jobs[0].cycle
-        else:
-            cycle = Cycle()
-            for job in jobs:
-                cycle.extend(job.cycle)
         error: BaseException | None = None
-        try:
-            self.log.write_cycle(cycle)
-        except Exception as exc:  # DiskFull, LogIOError...: the caller decides
-            error = exc
-        self.writes += 1
+        first = jobs[0]
+        if first.fn is not None:
+            try:
+                first.fn()
+            except Exception as exc:
+                error = exc
+        else:
+            cycle = first.cycle
+            if len(jobs) > 1:
+                cycle = Cycle()
+                for job in jobs:
+                    assert job.cycle is not None
+                    cycle.extend(job.cycle)
+            assert cycle is not None
+            try:
+                self.log.write_cycle(cycle)
+            except Exception as exc:  # DiskFull, LogIOError...: the caller decides
+                error = exc
+            self.writes += 1
         with self._mutex:
             for job in jobs:
                 job.finished, job.error = True, error
