@@ -17,7 +17,9 @@ bot (spectators too) checks its application-level stream:
   bot's first connection, e.g. AUTH_FAILED without a token).
 
 Any of those makes the command exit 1, so it doubles as a smoke test in CI.
-It is a functional tool: the capacity benchmark is shared/bench.
+It is a functional tool first: figures against the Go reference relay come from
+the bench driver described in docs/benchmarks.md (bench/bots.py runs this
+command in the shape of its scenarios).
 """
 
 from __future__ import annotations
