@@ -138,3 +138,27 @@ def test_the_rigs_fail_and_say_why_without_root_or_tools(monkeypatch: pytest.Mon
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install e2fsprogs util-linux"):
         require_mount_rig("mkfs.ext4", "fsfreeze")
+
+
+def test_a_second_server_on_a_data_dir_is_refused_naming_the_first(tmp_path: Path) -> None:
+    """Issue 14's defect 4: two single-node servers could share one data dir."""
+    import os
+    import subprocess
+    import sys
+
+    import tickcast
+
+    held = SQLiteTickLog(tmp_path)  # what a running `tickcast serve` holds
+    try:
+        src = str(Path(tickcast.__file__).resolve().parents[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "tickcast", "serve", "--record", "--data-dir", str(tmp_path),
+             "--port", "0", "--no-http"],
+            capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=src),
+        )
+    finally:
+        held.close()
+    assert done.returncode == 1, done.stderr
+    assert f"the data dir {tmp_path} is in use by another tickcast process (pid {os.getpid()}" \
+        in done.stderr
+    SQLiteTickLog(tmp_path).close()  # free again once the holder closed it

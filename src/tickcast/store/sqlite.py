@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from tickcast.store.datadir import DataDirLock
 from tickcast.store.errors import (
     FULL_ERRNOS,
     DamagedLog,
@@ -129,16 +130,33 @@ class SQLiteTickLog:
         create: bool = True,
         check: bool = False,
         background_checkpoints: bool = False,
+        lock: bool = True,
     ) -> None:
+        """`create` opens for writing: it creates the data dir and the log if needed
+        and (`lock`) takes the data dir's lock, so that a second server on the same
+        dir is refused (`DataDirLocked`, naming the holder's pid) instead of
+        interleaving its matches with ours. Readers (`create=False`) take no lock."""
         self.path = db_path(data_dir)
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
         self._checkpoint_due = threading.Event()
         self._commits = 0
+        self._dir_lock = DataDirLock(data_dir)
         if not create and not self.path.exists():
             raise StoreError(f"no tick log at {self.path}")
         if create:
             self._prepare_dir(Path(data_dir))
+            if lock:
+                self._dir_lock.acquire()
+        try:
+            self._open(durability, create, check, background_checkpoints)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    def _open(
+        self, durability: str, create: bool, check: bool, background_checkpoints: bool
+    ) -> None:
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             self.db = sqlite3.connect(
@@ -423,3 +441,4 @@ class SQLiteTickLog:
         if self._checkpointer is not None:
             self._checkpointer.join()
         self.db.close()
+        self._dir_lock.release()
