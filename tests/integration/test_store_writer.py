@@ -150,3 +150,36 @@ async def test_calls_run_on_the_writer_in_order_with_the_cycles(tmp_path: Path) 
     writer.close()
     assert writer.join(10)
     lg.close()
+
+
+async def test_a_full_disk_fails_the_cycle_and_it_can_be_written_again(tmp_path: Path) -> None:
+    """On a full disk the cycle's done() gets DiskFull and nothing of it is written, so
+    the same cycle (the same tick numbers) can go again once there is room."""
+    from fault_support import full_disk
+
+    from tickcast.store.errors import DiskFull
+
+    with full_disk(tmp_path, "512k") as disk:
+        disk.filler.write_bytes(bytes(128 << 10))
+        lg = SegmentTickLog(disk.path / "data")
+        writer = CycleWriter(lg, asyncio.get_running_loop())
+        results: list[tuple[int, BaseException | None]] = []
+        n = 0
+        while not any(err for _, err in results):
+            n += 1
+            writer.submit(cycle(n), lambda err, n=n: results.append((n, err)))
+            while writer.pending:
+                await asyncio.sleep(0.001)
+        failed, err = results[-1]
+        assert isinstance(err, DiskFull) and "full" in str(err)
+        assert [m for m, e in results if e is None] == list(range(1, failed))
+        disk.free()
+        again: list[BaseException | None] = []
+        writer.submit(cycle(failed), again.append)
+        while writer.pending:
+            await asyncio.sleep(0.001)
+        assert again == [None]
+        writer.close()
+        assert writer.join(10)
+        assert [m for m, _ in iter_ticks(lg, 1)] == list(range(1, failed + 1))
+        lg.close()
