@@ -356,3 +356,23 @@ def test_open_cost_reads_index_files_not_segments(tmp_path: Path) -> None:
     print(f"FIGURE open of {len(files)} segments (5000 ticks): {took * 1e3:.1f} ms")
     assert len(scanned) == 1 and lg.match(1) is not None and lg.match(1).tick_count == 5000  # type: ignore[union-attr]
     lg.close()
+
+
+def test_a_changed_frame_in_a_sealed_segment_is_caught_by_the_read(tmp_path: Path) -> None:
+    """A sealed segment is opened from its index file, not scanned: a byte changed in it
+    since is caught by the read of that tick, which says where, and never returned."""
+    lg = SegmentTickLog(tmp_path, segment_bytes=1500)
+    write_match(lg, 1, 60)
+    lg.close()
+    first = seg_files(tmp_path)[0]
+    data = bytearray(first.read_bytes())
+    pos = data.index(frame(1, 5))
+    data[pos + 3] ^= 0x20
+    first.write_bytes(bytes(data))
+    lg = SegmentTickLog(tmp_path, segment_bytes=1500)
+    assert not lg.repaired and lg.match(1) is not None
+    assert lg.read_ticks(1, 1, 4) == [(n, frame(1, n)) for n in range(1, 5)]
+    with pytest.raises(DamagedLog, match=rf"{first.name} is damaged at byte {pos}: tick 5"):
+        lg.read_ticks(1, 1, 10)
+    assert lg.read_ticks(1, 6, 8) == [(n, frame(1, n)) for n in range(6, 9)]
+    lg.close()
