@@ -4,7 +4,9 @@ The experiment behind store/writer.py's design (docs/ticklog.md, "The write
 scheme"). Needs root, util-linux and e2fsprogs; makes a 64 MiB loop-mounted
 ext4 and a 1 MiB tmpfs under a temp dir, and removes both.
 
-    sudo python bench/stalled_disk.py
+    sudo python bench/stalled_disk.py [ext4|xfs|btrfs]
+
+(xfs and btrfs need xfsprogs / btrfs-progs; the image is 320 MiB for them.)
 """
 
 from __future__ import annotations
@@ -47,11 +49,12 @@ def attempt(label: str, fn: Callable[[], object]) -> threading.Thread | None:
     return None
 
 
-def frozen(base: str) -> None:
-    img, mnt = base + "/img", base + "/ext4"
+def frozen(base: str, fstype: str) -> None:
+    img, mnt = base + "/img", base + "/" + fstype
     os.mkdir(mnt)
-    subprocess.run(["truncate", "-s", "64M", img], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+    subprocess.run(["truncate", "-s", "64M" if fstype == "ext4" else "320M", img], check=True)
+    force = "-F" if fstype == "ext4" else "-f"
+    subprocess.run([f"mkfs.{fstype}", "-q", force, img], check=True, capture_output=True)
     subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
     fds: list[int] = []
     try:
@@ -66,7 +69,7 @@ def frozen(base: str) -> None:
         os.pwrite(pre, b"y" * 8192, 8192)
         buf = b"x" * 2000
         nowait = os.RWF_NOWAIT
-        print(f"healthy ext4 (kernel {os.uname().release}):")
+        print(f"healthy {fstype} (kernel {os.uname().release}):")
         attempt("os.write", lambda: os.write(fd, buf))
         def nowait_at(off: int) -> Callable[[], object]:
             return lambda: os.pwritev(pre, [buf], off, nowait)
@@ -168,9 +171,12 @@ def full(base: str) -> None:
 
 
 def main() -> None:
+    import sys
+
+    fstype = sys.argv[1] if len(sys.argv) > 1 else "ext4"
     base = tempfile.mkdtemp(prefix="stalled-disk")
     try:
-        frozen(base)
+        frozen(base, fstype)
         full(base)
     finally:
         subprocess.run(["rm", "-rf", base])
