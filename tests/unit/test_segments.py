@@ -87,7 +87,7 @@ def test_a_tick_number_is_recorded_once(tmp_path: Path) -> None:
     lg.write_cycle(Cycle(ends=[MatchEnd(1, 2.0, "empty")]))
     with pytest.raises(ValueError, match="ended"):
         lg.write_cycle(Cycle(ticks=[(1, 9, b"x")]))
-    with pytest.raises(ValueError, match="exists"):
+    with pytest.raises(ValueError, match="used before"):
         lg.write_cycle(Cycle(begins=[start(1)]))
     assert lg.size_bytes() > size and [n for n, _ in lg.read_ticks(1, 1)] == [1, 2, 3]
     lg.close()
@@ -213,6 +213,8 @@ def test_retention_deletes_whole_segments_never_a_live_match(tmp_path: Path) -> 
     lg.close()
     lg = SegmentTickLog(tmp_path, segment_bytes=1500)
     assert lg.matches() == [] and lg.next_match_id() == 4  # ids are never reused
+    with pytest.raises(ValueError, match="used before"):
+        lg.write_cycle(Cycle(begins=[start(2)]))
     lg.close()
 
 

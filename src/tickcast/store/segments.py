@@ -465,8 +465,10 @@ class SegmentTickLog:
     def _validate(self, cycle: Cycle) -> None:
         new = {b.id for b in cycle.begins}
         for b in cycle.begins:
-            if b.id in self._matches or b.id < 1:
-                raise ValueError(f"match {b.id} exists already")
+            if b.id in self._matches or b.id < max(1, self._next_match_id):
+                raise ValueError(
+                    f"match id {b.id} was used before (ids from {self._next_match_id} are free)"
+                )
         last: dict[int, int] = {}
         matches = self._matches
         for match_id, number, _ in cycle.ticks:
