@@ -37,7 +37,7 @@ class Server:
     def datagram(
         self,
         newest: int,
-        count: int = 0,
+        span: int = 0,
         frames: tuple[bytes, ...] = (),
         *,
         challenge: bytes | None = None,
@@ -48,7 +48,7 @@ class Server:
         if seq is None:
             self.seq += 1
             seq = self.seq
-        fields = dg.server_fields(newest, count, challenge, pong)
+        fields = dg.server_fields(newest, span, challenge, pong)
         return dg.seal(dg.SERVER_KIND, SID, seq, key, [fields, *frames])
 
 

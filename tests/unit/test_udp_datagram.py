@@ -52,9 +52,9 @@ def test_header_and_mac_layout() -> None:
 
 def test_server_body_round_trip_keeps_the_frames_byte_for_byte() -> None:
     frames = [tick_frame(12, b"late"), tick_frame(11), tick_frame(9, b"x" * 300)]
-    data = server_datagram(7, newest=12, count=4, challenge=b"c" * 8, pong=99, frames=frames)
+    data = server_datagram(7, newest=12, span=4, challenge=b"c" * 8, pong=99, frames=frames)
     body = dg.decode_server_body(dg.body_of(data))
-    assert (body.newest, body.count, body.first, body.challenge, body.pong) == (
+    assert (body.newest, body.span, body.first, body.challenge, body.pong) == (
         12,
         4,
         9,
@@ -114,7 +114,7 @@ def test_the_largest_tick_frame_fits_with_every_field_at_its_largest() -> None:
     [
         (b"\x11" + SID + b"\x00\x00\x00\x01" + b"\x00" * 17, Refusal.TRUNCATED),
         (client_datagram(received=0, active=False) + b"\x00" * 1200, Refusal.OVERSIZED),
-        (server_datagram(newest=1, count=0, pong=1), Refusal.BAD_KIND),  # reflected back
+        (server_datagram(newest=1, span=0, pong=1), Refusal.BAD_KIND),  # reflected back
         (b"\x21" + client_datagram(received=0, active=False)[1:], Refusal.BAD_KIND),  # version 2
     ],
     ids=["truncated", "oversized", "reflected", "other-version"],
@@ -123,6 +123,12 @@ def test_header_refusals(data: bytes, reason: Refusal) -> None:
     with pytest.raises(Refused) as exc:
         dg.parse_header(data, dg.CLIENT_KIND)
     assert exc.value.reason is reason
+
+
+@given(key=st.binary(min_size=0, max_size=100), data=st.binary(max_size=1300))
+def test_the_fast_mac_is_hmac_sha256_truncated(key: bytes, data: bytes) -> None:
+    expected = hmac.new(key, data, hashlib.sha256).digest()[:16]
+    assert dg.MacKey(key).mac(data) == expected == dg.mac(key, data)
 
 
 @given(data=st.data())

@@ -139,7 +139,7 @@ def test_each_datagram_reads_back_as_the_layout_table_says(name: str) -> None:
 
 def test_the_tick_datagram_carries_the_stream_frame_byte_for_byte() -> None:
     body = dg.decode_server_body(UDP["udp-tick"][13:-16])
-    assert (body.newest, body.count, body.challenge, body.pong) == (130, 1, None, None)
+    assert (body.newest, body.span, body.challenge, body.pong) == (130, 1, None, None)
     ((number, frame_body),) = body.frames
     assert number == 130
     assert wire.frame(frame_body) == STREAM["tick"]

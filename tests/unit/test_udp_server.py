@@ -155,7 +155,7 @@ def test_the_first_address_gets_a_challenge_within_three_times_what_it_sent() ->
     m.datagram_received(probe, A, 0.0)
     ((data, addr),) = m.datagrams_to_send(0.0)
     body = decode(data)
-    assert addr == A and body.challenge is not None and body.pong == 7 and body.count == 0
+    assert addr == A and body.challenge is not None and body.pong == 7 and body.span == 0
     assert len(data) <= 3 * len(probe)
     assert not m.validated
     peer.challenge = body.challenge
@@ -230,7 +230,7 @@ def test_ticks_go_by_udp_only_once_the_client_says_it_receives_them() -> None:
     f2 = frame(2)
     m.push(2, f2, 0.01)
     ((body, _),) = peer.take(0.01)
-    assert (body.newest, body.count, [wire.frame(f) for _, f in body.frames]) == (2, 1, [f2])
+    assert (body.newest, body.span, [wire.frame(f) for _, f in body.frames]) == (2, 1, [f2])
     assert m.stream_frames() == []
 
 
@@ -343,7 +343,7 @@ def test_a_client_that_says_it_fell_back_gets_everything_by_the_stream_at_once()
     peer.send(0.1, active=False, ping=9)
     assert not m.on_udp and len(m.stream_frames()) == 2
     ((body, _),) = peer.take(0.1)
-    assert body.pong == 9 and body.count == 0  # a probe gets its pong, no ticks
+    assert body.pong == 9 and body.span == 0  # a probe gets its pong, no ticks
 
 
 def test_an_old_datagram_does_not_change_the_clients_mode() -> None:

@@ -182,6 +182,7 @@ class UdpClientCore:
         self.core = core
         self.session_id = offer.session_id
         self.key = offer.key
+        self._mac = dg.MacKey(offer.key)
         self.host = offer.host
         """Where to send datagrams: "" means the host the stream connected to."""
         self.port = offer.port
@@ -290,7 +291,7 @@ class UdpClientCore:
         application, in order. A refused datagram is counted and changes nothing."""
         try:
             seq, raw = dg.authenticate(
-                data, dg.SERVER_KIND, self.session_id, self.key, self._replay
+                data, dg.SERVER_KIND, self.session_id, self._mac, self._replay
             )
             body = dg.decode_server_body(raw)
         except Refused as exc:
@@ -313,7 +314,7 @@ class UdpClientCore:
         if self.mode is not ClientMode.ACTIVE:
             self.mode = ClientMode.ACTIVE
             self._due = True  # tell the server at once that ticks may come this way
-        if not body.count:
+        if not body.span:
             return []
         merger = self.merger
         for i, (number, _) in enumerate(body.frames):
@@ -389,7 +390,7 @@ class UdpClientCore:
             space -= len(f)
             parts.append(f)
         self._seq += 1
-        data = dg.seal(dg.CLIENT_KIND, self.session_id, self._seq, self.key, parts)
+        data = dg.seal(dg.CLIENT_KIND, self.session_id, self._seq, self._mac, parts)
         self.datagrams_out += 1
         self.bytes_out += len(data)
         self._due = False

@@ -38,7 +38,7 @@ Invariants:
   every earlier tick was either acknowledged over UDP or carried by the stream
   before N: a client may treat a number it is missing below a stream tick as an
   empty tick that was skipped, exactly as on a plain TCP connection.
-- A datagram covers `newest - count + 1 .. newest` and contains the frames of
+- A datagram covers `newest - span + 1 .. newest` and contains the frames of
   every non-skipped tick in that range: nothing of `lo .. last` is ever left
   out of a range a datagram claims to cover.
 """
@@ -51,7 +51,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from tickcast import wire
 from tickcast.proto import pb
 from tickcast.udp import datagram as dg
 from tickcast.udp.datagram import Refusal, Refused, ReplayWindow
@@ -127,6 +126,7 @@ class UdpMember:
             raise ValueError("ticks are numbered from 1")
         self.session_id = session_id
         self.key = key
+        self._mac = dg.MacKey(key)
         self.tick_interval = tick_interval
         """Seconds between two ticks of the member's room (1 / tick_rate)."""
         self.settings = settings or UdpServerSettings()
@@ -311,7 +311,7 @@ class UdpMember:
             if self.closed:
                 raise Refused(Refusal.UNKNOWN_SESSION, "session closed")
             seq, raw = dg.authenticate(
-                data, dg.CLIENT_KIND, self.session_id, self.key, self._replay
+                data, dg.CLIENT_KIND, self.session_id, self._mac, self._replay
             )
             body = dg.decode_client_body(raw)
         except Refused as exc:
@@ -399,18 +399,12 @@ class UdpMember:
             challenge = self._challenge
         pong = self._pong
         last = self.last
-        fields_max = (
-            1
-            + len(wire.encode_varint(last))
-            + len(wire.encode_varint(max(0, last - self.lo + 1)))
-            + (dg.CHALLENGE_BYTES if challenge is not None else 0)
-            + (len(wire.encode_varint(pong)) if pong is not None else 0)
-        )
-        space = budget - dg.HEADER_BYTES - dg.MAC_BYTES - fields_max
+        # the fields' largest size: a few bytes of room lost, a few calls saved
+        space = budget - dg.HEADER_BYTES - dg.MAC_BYTES - dg.MAX_SERVER_FIELDS
         if space < 0:
             return []  # the address has not earned a single datagram yet
         frames: list[bytes] = []
-        count = 0
+        span = 0
         if self.on_udp:
             w = self._window
             i = len(w)
@@ -425,7 +419,7 @@ class UdpMember:
                 else:
                     self.redundant_copies += 1
             first = w[i - 1].number + 1 if i else self.lo
-            count = max(0, last - first + 1)
+            span = max(0, last - first + 1)
         if not frames and pong is None and challenge is None:
             self._due = False
             return []
@@ -434,8 +428,8 @@ class UdpMember:
             dg.SERVER_KIND,
             self.session_id,
             self._seq,
-            self.key,
-            [dg.server_fields(last, count, challenge, pong), *frames],
+            self._mac,
+            [dg.server_fields(last, span, challenge, pong), *frames],
         )
         self.datagrams_out += 1
         self.bytes_out += len(data)
