@@ -84,14 +84,28 @@ class World:
     """Server member + client core + the network between them. See the module docstring."""
 
     skip_empty: bool = False
+    history: int = 0
+    """Ticks the room made before the client joined (with full history): the
+    stream sends them first, as the outbox's catch-up does, then UDP takes over."""
     server_settings: UdpServerSettings = field(default_factory=UdpServerSettings)
     client_settings: UdpClientSettings = field(default_factory=UdpClientSettings)
     now: float = 100.0
 
     def __post_init__(self) -> None:
         self.room = FakeRoom(self.skip_empty)
+        self.other_seq = 0
+        for n in range(self.history):
+            if n % 3 == 0:  # a frame now and then; the others are empty (or skipped)
+                self.other_input(20)
+            self.room.tick()
         self.endpoint = UdpEndpoint(self.server_settings, random_bytes=counter_bytes())
         self.member = self.endpoint.open(first_tick=1, tick_interval=1 / 30)
+        history = [(n, f) for n, f in self.room.frames.items() if f is not None]
+        if history:  # the catch-up: stream only until its last frame is sent
+            self.member.stream_only = True
+            self.s2c_stream.extend(f for _, f in history)
+            self.member.stream_carried(history[-1][0])
+            self.member.stream_only = False
         self.core = ClientCore("ada", "r", skip_empty_ticks=self.skip_empty)
         welcome = pb.Welcome(
             room="r", slot=SLOT, tick_rate=30, first_tick=1, udp=self.member.offer(7777)
@@ -102,7 +116,6 @@ class World:
         assert udp is not None
         self.udp = udp
         self.client_addr: tuple[str, int] = ("198.51.100.7", 40000)
-        self.other_seq = 0
         self.sent: list[tuple[int, bytes]] = []  # every input the client sent, in order
         self.delivered: list[Tick] = []  # every tick the client's application got
         self.pump()
@@ -192,6 +205,14 @@ class World:
         """The client's NAT gives it a new source port."""
         host, port = self.client_addr
         self.client_addr = (host, port + 1)
+
+    def handshake(self) -> None:
+        """Datagrams in flight arrive until none are left (the stream stays as it is)."""
+        while self.c2s or self.s2c:
+            while self.c2s:
+                self.deliver_c2s(0)
+            while self.s2c:
+                self.deliver_s2c(0)
 
     def deliver_all(self, udp: bool = True) -> None:
         """Everything in flight arrives, in order (datagrams dropped if not `udp`)."""

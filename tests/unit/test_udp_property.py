@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from udp_support import World
 
@@ -87,13 +87,14 @@ def run(world: World, events: list[tuple[Any, ...]]) -> None:
     events=st.lists(EVENTS, min_size=10, max_size=150),
     skip_empty=st.booleans(),
     udp_up=st.booleans(),
+    history=st.integers(0, 7),
 )
 def test_any_datagram_weather_then_calm_keeps_the_promise(
-    events: list[tuple[Any, ...]], skip_empty: bool, udp_up: bool
+    events: list[tuple[Any, ...]], skip_empty: bool, udp_up: bool, history: int
 ) -> None:
-    world = World(skip_empty=skip_empty)
+    world = World(skip_empty=skip_empty, history=history)
     if udp_up:  # start with the handshake done (else the events may do it, or not)
-        world.deliver_all()
+        world.handshake()
     run(world, events)
     world.member.stream_only = False
     world.settle(udp=True)
@@ -111,7 +112,7 @@ def test_udp_dying_for_good_falls_back_to_the_stream_without_a_gap(
 ) -> None:
     world = World(skip_empty=skip_empty)
     if udp_up:
-        world.deliver_all()
+        world.handshake()
     run(world, events)
     world.settle(udp=False)
     world.check_promise()
@@ -170,3 +171,38 @@ def test_steady_play_with_single_losses_needs_no_stream(
     assert world.udp.ticks_by_stream == 0
     assert world.udp.inputs_by_stream == 0
     assert world.udp.ticks_by_udp == len(world.delivered)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(st.sampled_from(["input", "tick", "udp_off", "udp_on", "other"]), max_size=80),
+    history=st.integers(0, 7),
+)
+# a frame by the stream, a skipped tick, then UDP again: the skipped number must
+# come with UDP's first datagram (it once waited for the timeout)
+@example(steps=["udp_off", "input", "tick", "tick", "udp_on", "input", "tick"], history=0)
+def test_handing_over_between_the_paths_never_waits_for_a_timer(
+    steps: list[str], history: int
+) -> None:
+    """No loss, every datagram and stream frame delivered at once, small ticks,
+    empty ticks skipped: whenever the server moves between UDP and the stream,
+    the client has every tick at once (a skipped number is never left for a
+    timeout to explain), also after a catch-up at the join."""
+    world = World(skip_empty=True, history=history)
+    world.deliver_all()
+    for step in steps:
+        if step == "input":
+            world.send_input()
+        elif step == "tick":
+            world.tick()
+        elif step == "udp_off":
+            world.member.stream_only = True
+        elif step == "udp_on":
+            world.member.stream_only = False
+        else:
+            world.other_input(30)
+        world.deliver_all()
+        last_frame = max((n for n, f in world.room.frames.items() if f is not None), default=0)
+        assert world.delivered_through() == last_frame
+    world.settle()
+    world.check_promise()

@@ -465,3 +465,51 @@ def test_a_session_that_used_every_sequence_number_falls_back() -> None:
     m.push(2, frame(2), 0.0)
     assert not m.on_udp and len(m.stream_frames()) == 2  # tick 1 unacked, and 2
     assert peer.take(0.0) == []
+
+
+def test_skipped_ticks_after_the_streams_last_frame_are_covered_when_udp_comes_back() -> None:
+    m, peer = active_member()
+    m.stream_only = True  # as a fallback would
+    m.push(1, frame(1), 0.0)  # by the stream
+    m.push(2, None, 0.0)  # skipped: the stream cannot tell the client
+    m.push(3, None, 0.0)
+    assert len(m.stream_frames()) == 1 and m.lo == 2
+    m.stream_only = False
+    m.push(4, frame(4), 0.0)
+    ((body, _),) = peer.take(0.0)
+    assert (body.first, body.newest, [n for n, _ in body.frames]) == (2, 4, [4])
+
+
+def test_a_catch_up_hands_over_to_udp_after_its_last_frame() -> None:
+    """A resume: the outbox sends ticks 1..5 from the room's history (5 was skipped,
+    the last frame is 4) while live ticks 6, 7 arrive; then UDP takes over."""
+    endpoint = UdpEndpoint(random_bytes=counter_bytes())
+    m = endpoint.open(first_tick=1, tick_interval=INTERVAL)  # Welcome.first_tick
+    m.stream_only = True  # from the Welcome, while the outbox catches up
+    peer = Peer(m)
+    peer.send(0.0, ping=1)
+    peer.take(0.0)
+    peer.send(0.0)
+    assert m.validated and not m.on_udp
+    m.push(6, frame(6), 0.0)  # live, during the catch-up: the stream's, in order
+    m.push(7, None, 0.0)
+    assert len(m.stream_frames()) == 1
+    m.stream_carried(4)  # the history's last frame was older than the live ones: no change
+    assert m.lo == 7
+    m.stream_only = False
+    m.push(8, frame(8), 0.0)
+    ((body, _),) = peer.take(0.0)
+    assert (body.first, body.newest, [n for n, _ in body.frames]) == (7, 8, [8])
+    # a catch-up that ends before any live tick: its last frame says where UDP starts
+    m2 = endpoint.open(first_tick=1, tick_interval=INTERVAL)
+    m2.stream_only = True
+    peer2 = Peer(m2)
+    peer2.send(0.0, ping=1)
+    peer2.take(0.0)
+    peer2.send(0.0)
+    m2.stream_carried(4)
+    m2.stream_only = False
+    m2.push(5, None, 0.0)
+    m2.push(6, frame(6), 0.0)
+    ((body, _),) = peer2.take(0.0)
+    assert (body.first, body.newest, [n for n, _ in body.frames]) == (5, 6, [6])

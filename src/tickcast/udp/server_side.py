@@ -38,9 +38,12 @@ Invariants:
   every earlier tick was either acknowledged over UDP or carried by the stream
   before N: a client may treat a number it is missing below a stream tick as an
   empty tick that was skipped, exactly as on a plain TCP connection.
-- A datagram covers `newest - span + 1 .. newest` and contains the frames of
-  every non-skipped tick in that range: nothing of `lo .. last` is ever left
-  out of a range a datagram claims to cover.
+- `lo` is one more than the last frame the stream carried (or the client's
+  acknowledgement, or the first tick); every number from `lo` to `last` is in
+  the window or was skipped. A datagram covers `newest - span + 1 .. newest`
+  (a tail of `lo .. last`) and holds the frame of every non-skipped tick in it,
+  so the client learns of skipped numbers from UDP too, also those that
+  followed the stream's last frame before UDP came back.
 """
 
 from __future__ import annotations
@@ -149,7 +152,9 @@ class UdpMember:
         self._seq = 0
         self._window: deque[_Entry] = deque()
         self.lo = first_tick
-        """Lowest tick number this path still answers for (below: acked or on the stream)."""
+        """Lowest tick number this path still answers for: below it every tick was
+        acknowledged or carried by the stream, up to a frame. Every number from `lo`
+        to `last` is in the window or was skipped."""
         self.last = first_tick - 1
         """Highest tick number pushed (skipped ones too)."""
         self.acked = first_tick - 1
@@ -250,7 +255,9 @@ class UdpMember:
             if frame is not None:
                 self._stream.append(frame)
                 self.ticks_to_stream += 1
-            self.lo = number + 1
+                self.lo = number + 1
+            # a skipped number after the stream's last frame stays ours to cover:
+            # the stream would tell the client only with its next frame
             return
         if frame is None:
             return  # covered by the next datagram's range, no bytes needed
@@ -261,6 +268,18 @@ class UdpMember:
         elif len(w) > self.settings.max_window:
             self._flush(len(w) - self.settings.max_window)
         self._due = True
+
+    def stream_carried(self, number: int) -> None:
+        """The stream carried tick frames up to `number` without this member (a
+        catch-up the outbox read from the room's history): UDP answers only for
+        later ticks. Call it, with `stream_only` still set, when the catch-up has
+        sent its last frame, `number` being that frame's tick. (A skipped number
+        works too, but then the skipped ticks just before it reach the client
+        only with the next stream tick or after a timeout.)"""
+        if number > self.last:
+            self.last = number
+        if number >= self.lo:
+            self.lo = number + 1
 
     def stream_frames(self) -> list[bytes]:
         """The tick frames the stream must send now, in order (taken once)."""
@@ -287,8 +306,7 @@ class UdpMember:
             and self._seq < dg.MAX_SEQ
         )
         if ok and not self.on_udp:
-            self.on_udp = True
-            self.lo = self.last + 1  # everything up to here went by the stream
+            self.on_udp = True  # lo .. last are skipped numbers: the next datagram covers them
             if self.fallbacks:
                 self.returns += 1
         elif not ok and self.on_udp:
@@ -296,7 +314,6 @@ class UdpMember:
 
     def _fall_back(self) -> None:
         self._flush(len(self._window))
-        self.lo = self.last + 1
         self.on_udp = False
         self.fallbacks += 1
 
