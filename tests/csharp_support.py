@@ -28,7 +28,7 @@ CSHARP = Path(__file__).resolve().parents[1] / "clients" / "csharp"
 BUILD = CSHARP / ".build"
 HARNESS = BUILD / "Tickcast.Harness.exe"
 MONO_MISSING = (
-    "the C# client tests need Mono (its compiler mcs and its runtime mono): "
+    "the C# client tests need Mono (its compiler mcs, its runtime mono, ikdasm): "
     "`apt-get install -y mono-devel`"
 )
 
@@ -37,7 +37,7 @@ Event = dict[str, Any]
 
 def build_csharp() -> None:
     """Run clients/csharp/build.sh (fails the test with its output if it fails)."""
-    if shutil.which("mcs") is None or shutil.which("mono") is None:
+    if not all(shutil.which(tool) for tool in ("mcs", "mono", "ikdasm")):
         pytest.fail(MONO_MISSING, pytrace=False)
     done = subprocess.run(
         ["bash", str(CSHARP / "build.sh")], capture_output=True, text=True, timeout=300

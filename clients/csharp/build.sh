@@ -13,8 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v mcs >/dev/null 2>&1; then
-  echo "build.sh: the C# client needs Mono's compiler: apt-get install -y mono-devel" >&2
+if ! command -v mcs >/dev/null 2>&1 || ! command -v ikdasm >/dev/null 2>&1 \
+  || [ ! -d /usr/lib/mono/4.7.1-api ]; then
+  echo "build.sh: the C# client needs Mono's compiler and reference assemblies: apt-get install -y mono-devel" >&2
   exit 2
 fi
 
@@ -27,7 +28,7 @@ csc=(mcs -langversion:7.2 -sdk:4.7.1-api -warnaserror+ -warn:4 -nologo -debug-)
 
 # .NET Standard 2.0: every type the library references must be one netstandard.dll forwards
 facade=/usr/lib/mono/4.5/Facades/netstandard.dll
-if [ -f "$facade" ] && command -v ikdasm >/dev/null 2>&1; then
+if [ -f "$facade" ]; then
   ikdasm "$facade" 2>/dev/null | sed -n 's/^\.class extern forwarder //p' | sort -u >"$out/netstandard.types"
   ikdasm "$out/Tickcast.dll" 2>/dev/null | grep -o '\[[A-Za-z.]*\][A-Za-z0-9_.`]*' \
     | sed 's/^\[[^]]*\]//' | sort -u >"$out/referenced.types"
@@ -39,7 +40,7 @@ if [ -f "$facade" ] && command -v ikdasm >/dev/null 2>&1; then
   fi
   echo "build.sh: $(wc -l <"$out/referenced.types") referenced types, all in .NET Standard 2.0"
 else
-  echo "build.sh: cannot check the .NET Standard 2.0 subset ($facade or ikdasm missing)" >&2
+  echo "build.sh: cannot check the .NET Standard 2.0 subset ($facade is missing): apt-get install -y mono-devel" >&2
   exit 1
 fi
 

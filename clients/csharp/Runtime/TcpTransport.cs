@@ -182,11 +182,17 @@ namespace Tickcast
             var framer = new Framer(maxFrame);
             var buffer = new byte[1 << 16];
             var frames = new List<byte[]>();
+            int applied = -1;
             try
             {
                 while (true)
                 {
-                    socket.ReceiveTimeout = receiveTimeoutMs;
+                    int timeout = receiveTimeoutMs;
+                    if (timeout != applied)
+                    {
+                        socket.ReceiveTimeout = timeout;   // SO_RCVTIMEO: a blocked Receive ends after it
+                        applied = timeout;
+                    }
                     int n = socket.Receive(buffer);
                     if (n == 0)
                         return Ended(new IOException("connection closed by the server"));

@@ -1,7 +1,9 @@
 // The seam between the connection layer and the network. A transport moves whole
 // protocol messages (ClientMessage out, ServerMessage in); how they travel (TCP
 // with length prefixes, or another transport such as UDP) is its own business,
-// so TickcastClient works unchanged over any of them.
+// so TickcastClient works unchanged over any of them. A transport may deliver
+// messages from more than one path (a UDP session beside the TCP stream): the
+// client takes each under its lock, and its core drops a tick it already has.
 using System;
 
 namespace Tickcast
