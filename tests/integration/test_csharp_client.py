@@ -606,13 +606,13 @@ async def test_server_shutdown_is_resumed_and_a_lost_room_is_resume_unavailable(
 
 async def test_a_handshake_timeout_is_retried() -> None:
     """The first connection's Hello is held back longer than --handshake-timeout."""
-    async with serve("--handshake-timeout", "0.5") as server:
+    async with serve("--handshake-timeout", "1") as server:
         connections = 0
 
         async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal connections
             connections += 1
-            delay = 1.5 if connections == 1 else 0.0
+            delay = 3.0 if connections == 1 else 0.0
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", server.port)
 
             async def pump(
