@@ -44,6 +44,7 @@ from tickcast.errors import (
     ResumeUnavailable,
     TickcastError,
     TickGap,
+    UsageError,
 )
 from tickcast.proto import pb
 
@@ -263,7 +264,7 @@ class ClientCore:
     def next_input(self, payload: bytes) -> tuple[int, bytes]:
         """Number a new input and remember it until it is seen sequenced: (seq, frame)."""
         if self.spectator:
-            raise TickcastError("spectators send no inputs")
+            raise UsageError("spectators send no inputs")
         seq = self.next_seq
         self.next_seq = seq + 1
         self.unacked.append((seq, payload))
@@ -657,7 +658,7 @@ class Client:
         address should fail loudly); a connection lost before its Welcome is
         retried like any later drop."""
         if self._started:
-            raise RuntimeError("client already started")
+            raise UsageError("client already started")
         self._started = True
         self._loop = asyncio.get_running_loop()
         conn = await self._establish(None)

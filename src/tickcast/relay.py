@@ -17,10 +17,10 @@ from typing import Protocol
 
 from tickcast.auth import Authenticator
 from tickcast.config import Config
-from tickcast.errors import reason_name
+from tickcast.errors import JoinRefused, reason_name
 from tickcast.outbox import Outbox, Sink
 from tickcast.proto import pb
-from tickcast.room import JoinRefused, Room
+from tickcast.room import Room
 from tickcast.security import CatchupBudget, receive_guard
 from tickcast.session import HelloRequest, Session
 from tickcast.stats import Histogram

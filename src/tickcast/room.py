@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
 from tickcast.config import Config
+from tickcast.errors import JoinRefused
 from tickcast.outbox import Outbox, TickSource
 from tickcast.proto import pb
 from tickcast.security import InputGuard
@@ -87,15 +88,6 @@ def _slot_and_seq(entry: bytes) -> tuple[int, int]:
     slot, pos = wire.decode_varint(entry, pos + 1)
     seq, _ = wire.decode_varint(entry, pos + 1)
     return slot, seq
-
-
-class JoinRefused(Exception):
-    """A Hello this room will not accept; carries the Kick reason and detail."""
-
-    def __init__(self, reason: int, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 class Room:
@@ -324,20 +316,20 @@ class Room:
         if n > 0:
             if n > last:
                 raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE, f"tick {n} has not been sent (last is {last})"
+                    f"tick {n} has not been sent (last is {last})", pb.REASON_RESUME_UNAVAILABLE
                 )
             if n + 1 < self.first_kept() and n < last:
                 raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE,
                     f"tick {n + 1} is no longer kept (oldest kept is {self.first_kept()})",
+                    pb.REASON_RESUME_UNAVAILABLE,
                 )
             first = n + 1
         elif hello.full_history:
             if self.first_kept() > 1:
                 raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE,
                     "the room's history is no longer complete "
                     f"(oldest kept is {self.first_kept()})",
+                    pb.REASON_RESUME_UNAVAILABLE,
                 )
             first = 1
         else:
@@ -350,11 +342,11 @@ class Room:
             p = self.players.get(hello.player_id)
             if n > 0 and (p is None or not p.member):
                 raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE, "no membership to resume (the grace ran out)"
+                    "no membership to resume (the grace ran out)", pb.REASON_RESUME_UNAVAILABLE
                 )
             if (p is None or not p.member) and self.members >= self.config.max_players:
                 raise JoinRefused(
-                    pb.REASON_ROOM_FULL, f"room {self.name!r} has {self.members} players"
+                    f"room {self.name!r} has {self.members} players", pb.REASON_ROOM_FULL
                 )
             player = self._admit(p, hello.player_id)
             old = player.session
@@ -546,12 +538,7 @@ class Room:
             for ob in stalled:
                 s = self._sessions.get(ob)
                 if s is not None:
-                    s.evict(
-                        pb.REASON_SLOW_CONSUMER,
-                        "fell behind the kept history while catching up"
-                        if ob.catching_up
-                        else "outbound queue over its limit",
-                    )
+                    s.fell_behind()
 
     def _start_waiting(self, number: int) -> None:
         keep: list[tuple[int, Outbox, bool]] = []

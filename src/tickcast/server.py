@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Protocol
 
 from tickcast.config import Config
+from tickcast.errors import UsageError
 from tickcast.relay import Relay
 from tickcast.security import Admission
 from tickcast.stats import Histogram
@@ -73,13 +74,15 @@ class Server:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None, "server not started"
+        if self._loop is None:
+            raise UsageError("the server is not started")
         return self._loop
 
     @property
     def port(self) -> int:
         """The TCP port actually listened on (useful with port 0)."""
-        assert self._tcp is not None and self._tcp.sockets, "server not started"
+        if self._tcp is None or not self._tcp.sockets:
+            raise UsageError("the server is not listening")
         return int(self._tcp.sockets[0].getsockname()[1])
 
     @property
@@ -96,7 +99,7 @@ class Server:
     async def start(self) -> None:
         """Listen. Returns once the socket accepts connections."""
         if self._tcp is not None:
-            raise RuntimeError("server already started")
+            raise UsageError("server already started")
         self._loop = asyncio.get_running_loop()
         self._closed = asyncio.Event()
         self._closing = False

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
-from tickcast.errors import RemoteProtocolError, reason_name
+from tickcast.errors import KickError, RemoteProtocolError, SlowConsumer, reason_name
 from tickcast.outbox import Outbox
 from tickcast.proto import pb
 from tickcast.security import ReceiveGuard, check_name
@@ -154,7 +154,7 @@ class Session:
                 self._handle(body, now)
                 if self.closed:  # a frame ended the session: ignore the rest
                     return
-        except RemoteProtocolError as exc:
+        except KickError as exc:
             self.kick(exc.reason, exc.detail)
         except Exception:
             self.internal_error()
@@ -175,7 +175,7 @@ class Session:
             if self.recv_guard is not None:
                 self.recv_guard.admit(len(body), now)
             self._handle(body, now)
-        except RemoteProtocolError as exc:
+        except KickError as exc:
             self.kick(exc.reason, exc.detail)
         except Exception:
             self.internal_error()
@@ -251,7 +251,7 @@ class Session:
                 self._handle(body, now)
                 if self.closed:
                     return
-        except RemoteProtocolError as exc:
+        except KickError as exc:
             self.kick(exc.reason, exc.detail)
 
     # ------------------------------------------------------------ timers
@@ -298,9 +298,26 @@ class Session:
         """Send `Kick{reason, detail}` after what is queued, then close."""
         self._end(reason, detail, abort=False, redirect=redirect)
 
-    def evict(self, reason: int, detail: str) -> None:
-        """Cut the connection now (slow consumer): queued output is dropped."""
-        self._end(reason, detail, abort=True)
+    def evict(self, error: KickError) -> None:
+        """Cut the connection now: queued output is dropped (a slow consumer's
+        queue is the problem)."""
+        self._end(error.reason, error.detail, abort=True)
+
+    def fell_behind(self) -> None:
+        """The outbox is over its budget, or its catch-up lost the ticks it needs:
+        evict with a `SlowConsumer` that carries the outbox's counters."""
+        outbox = self.outbox
+        error = SlowConsumer(outbox.statistics(), catching_up=outbox.catching_up)
+        stats = error.statistics
+        log.info(
+            "slow consumer %s:%s: %d bytes and %d frames unsent, %d frames sent",
+            self.transport,
+            self.peer,
+            stats.buffered_bytes,
+            stats.frames_behind,
+            stats.frames_sent,
+        )
+        self.evict(error)
 
     def _end(
         self,

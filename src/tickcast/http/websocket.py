@@ -219,9 +219,7 @@ class WsConnection:
             while session.state is SessionState.JOINED and outbox.catching_up:
                 await writer.drain()
                 if not outbox.pump():
-                    session.evict(
-                        pb.REASON_SLOW_CONSUMER, "fell behind the kept history while catching up"
-                    )
+                    session.fell_behind()
                     return
                 await asyncio.sleep(0)  # let reads and ticks run between chunks
         except (ConnectionError, asyncio.CancelledError):

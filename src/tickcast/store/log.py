@@ -19,12 +19,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tickcast import wire
-from tickcast.errors import TickcastError
+from tickcast.errors import StoreError as StoreError  # re-exported: it lives with the others
 from tickcast.proto import pb
-
-
-class StoreError(TickcastError):
-    """The tick log cannot be used (bad data dir, corrupt database, full disk)."""
 
 
 @dataclass(frozen=True, slots=True)

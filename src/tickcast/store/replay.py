@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from tickcast.config import Config
+from tickcast.errors import JoinRefused
 from tickcast.proto import pb
-from tickcast.room import JoinRefused, Room
+from tickcast.room import Room
 from tickcast.store.log import MatchInfo, TickLog, iter_ticks
 from tickcast.store.recorder import LogArchive
 
@@ -35,7 +36,7 @@ class ReplayRoom(Room):
     def join(self, session: Session, hello: HelloRequest, now: float) -> None:
         if not hello.spectator:
             raise JoinRefused(
-                pb.REASON_ROOM_CLOSED, "this room is a replay: join it as a spectator"
+                "this room is a replay: join it as a spectator", pb.REASON_ROOM_CLOSED
             )
         super().join(session, hello, now)
 

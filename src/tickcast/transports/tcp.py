@@ -16,8 +16,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from tickcast.errors import UsageError
 from tickcast.outbox import CATCHUP_CHUNK_BYTES
-from tickcast.proto import pb
 from tickcast.session import Session, SessionState
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class TcpConnection(asyncio.Protocol):
     # ------------------------------------------------------------ Sink
 
     def write(self, data: bytes) -> None:  # replaced by transport.write in connection_made
-        raise RuntimeError("not connected")
+        raise UsageError("not connected")
 
     def get_write_buffer_size(self) -> int:  # replaced likewise
         return 0
@@ -140,9 +140,7 @@ class TcpConnection(asyncio.Protocol):
         session = self.session
         if session is not None and session.state is SessionState.JOINED:
             if not session.outbox.pump():
-                session.evict(
-                    pb.REASON_SLOW_CONSUMER, "fell behind the kept history while catching up"
-                )
+                session.fell_behind()
 
     def connection_lost(self, exc: Exception | None) -> None:
         for timer in (self._timer, self._abort_timer):
