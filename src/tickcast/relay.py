@@ -137,11 +137,13 @@ class Relay:
         if not was_ticking and room.members > 0 and self._on_ticking is not None:
             self._on_ticking()
 
-    def session_closed(self, session: Session, room: Room | None = None) -> None:
+    def session_closed(self, session: Session) -> None:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
-        if self.recorder is not None and session.closed_room is not None:
+        m = session.membership  # ended now, or before (a Leave, REPLACED)
+        room = m.room if m is not None else None
+        if self.recorder is not None and room is not None:
             self.recorder.kicked(session)
         if room is not None and room.empty and not room.needs_tick:
             # e.g. the last spectator of a room without players: no tick will drop it

@@ -10,7 +10,12 @@ Invariants (the spec's Sequencing, Ticks, Presence and Resume rules):
 - A player is a *member* from the tick its join takes effect until the tick its
   leave takes effect, connected or not. Dropped connections keep the slot for
   the reconnect grace. `members` counts members, `disconnected` those without
-  a live session.
+  a live connection; both change only in `_set_member` and `_set_connection`.
+- Each welcomed connection has one `Membership`, created by `join` and ended
+  only by the room (`_end`): a Leave, a drop, a newer connection of the same
+  player, an eviction or the room's close. The session reaches its room through
+  it and learns that it ended by its `active` flag; nothing else is written
+  into a session from here.
 - An input is sequenced only if its seq is greater than the player's last
   sequenced seq; it is encoded once, at acceptance, into the open tick.
 - Each tick is encoded once; the same bytes go to every live session, players
@@ -50,7 +55,7 @@ class Player:
         "member",
         "join_tick",
         "left_tick",
-        "session",
+        "membership",
         "disconnected_at",
         "guard",
     )
@@ -62,9 +67,39 @@ class Player:
         self.member = False
         self.join_tick = 0
         self.left_tick = 0
-        self.session: Session | None = None
+        self.membership: Membership | None = None  # the live connection, if any
         self.disconnected_at = 0.0
         self.guard: InputGuard | None = None  # rate and per-tick byte limits
+
+    @property
+    def session(self) -> Session | None:
+        """The player's live session (None while disconnected)."""
+        m = self.membership
+        return m.session if m is not None else None
+
+
+class Membership:
+    """One welcomed connection's place in a room: the room, the session and its
+    outbox, the player (None for a spectator), and the first tick it receives.
+
+    Created by `Room.join` and ended only by the room; `active` is False from then
+    on (the session keeps the record: its `room` is where the session was)."""
+
+    __slots__ = ("room", "session", "outbox", "player", "first_tick", "active")
+
+    def __init__(
+        self, room: Room, session: Session, player: Player | None, first_tick: int
+    ) -> None:
+        self.room = room
+        self.session = session
+        self.outbox = session.outbox
+        self.player = player
+        self.first_tick = first_tick
+        self.active = True
+
+    @property
+    def spectator(self) -> bool:
+        return self.player is None
 
 
 class Archive(Protocol):
@@ -106,15 +141,18 @@ class Room:
         # ticks in flight to the disk: joins and resumes see only delivered ticks.
         self.sent = 0
         self._in_flight: deque[int] = deque()  # produced, not yet delivered (<0: skipped)
-        self._waiting: list[tuple[int, Outbox, bool]] = []  # fresh joiners: (first tick, ...)
         self.archive: Archive | None = None
         self.players: dict[str, Player] = {}
         self._next_slot = 1
         self.members = 0
         self.disconnected = 0
-        self.live: list[Outbox] = []  # players' outboxes, fan-out order
+        # every active membership, by outbox; the fan-out lists hold the outboxes of
+        # those receiving live ticks, in fan-out order; `_waiting` those whose first
+        # tick is still in flight to the tick log
+        self._memberships: dict[Outbox, Membership] = {}
+        self.live: list[Outbox] = []  # players
         self.spectators: list[Outbox] = []
-        self._sessions: dict[Outbox, Session] = {}
+        self._waiting: list[Membership] = []
         self._inputs: list[bytes] = []
         self._joined: list[tuple[int, str]] = []
         self._left: list[int] = []
@@ -199,13 +237,11 @@ class Room:
         room.chain = chain
         room.now = now
         for p in players:
-            p.session = None
+            member, p.member, p.membership = p.member, False, None
             room.players[p.id] = p
             room._next_slot = max(room._next_slot, p.slot + 1)
-            if p.member:
-                p.disconnected_at = now
-                room.members += 1
-                room.disconnected += 1
+            room._set_member(p, member)
+            p.disconnected_at = now
         ring = room._ring
         # _keep_chain fills _chains in tick order from tick 1; a room resuming at
         # last_tick + 1 writes into the middle of it, so it must have its full size
@@ -239,6 +275,25 @@ class Room:
         """No members and nobody watching: the room can be dropped."""
         return self.members == 0 and not self.spectators
 
+    def _set_member(self, p: Player, member: bool) -> None:
+        """The one place a player's membership flag changes (`members`,
+        `disconnected` with it)."""
+        if p.member == member:
+            return
+        p.member = member
+        step = 1 if member else -1
+        self.members += step
+        if p.membership is None:
+            self.disconnected += step
+
+    def _set_connection(self, p: Player, m: Membership | None) -> None:
+        """The one place a player's live connection changes (`disconnected` with it)."""
+        if p.member and (p.membership is None) != (m is None):
+            self.disconnected += 1 if m is None else -1
+        p.membership = m
+        if m is None:
+            p.disconnected_at = self.now
+
     def _admit(self, p: Player | None, player_id: str) -> Player:
         if p is None:
             p = Player(player_id, self._next_slot)
@@ -246,9 +301,7 @@ class Room:
             self._next_slot += 1
             self.players[player_id] = p
         if not p.member:
-            p.member = True
-            self.members += 1
-            self.disconnected += 1  # no session yet: _attach fixes this
+            self._set_member(p, True)
             if p.left_tick == self.next and p.left_tick:
                 # left and came back within the same open tick: the two cancel out
                 self._left.remove(p.slot)
@@ -262,14 +315,7 @@ class Room:
         """p's leave takes effect at the open tick (Leave, or the grace ran out)."""
         if not p.member:
             return
-        s = p.session
-        if s is not None:
-            self._unlink(s)
-            p.session = None
-        else:
-            self.disconnected -= 1
-        p.member = False
-        self.members -= 1
+        self._set_member(p, False)
         if p.join_tick == self.next:
             # joined and left within the same open tick: the two cancel out
             self._joined.remove((p.slot, p.id))
@@ -293,15 +339,21 @@ class Room:
                 kept.append(entry)
         self._inputs = kept
 
-    def _unlink(self, session: Session) -> None:
-        ob = session.outbox
-        if self._sessions.pop(ob, None) is not None:
-            if self._waiting:
-                self._waiting = [w for w in self._waiting if w[1] is not ob]
-            try:
-                (self.spectators if session.spectator else self.live).remove(ob)
-            except ValueError:
-                pass
+    def _end(self, m: Membership) -> None:
+        """End membership `m`: it receives no more ticks; its player (if any) is
+        disconnected, and stays a member for the reconnect grace."""
+        if not m.active:
+            return
+        m.active = False
+        ob = m.outbox
+        del self._memberships[ob]
+        if m in self._waiting:
+            self._waiting.remove(m)
+        else:
+            (self.live if m.player is not None else self.spectators).remove(ob)
+        p = m.player
+        if p is not None and p.membership is m:
+            self._set_connection(p, None)
 
     # ------------------------------------------------------------ join
 
@@ -338,6 +390,7 @@ class Room:
         welcome.first_tick = first
 
         player: Player | None = None
+        replaced: Membership | None = None
         if not hello.spectator:
             p = self.players.get(hello.player_id)
             if n > 0 and (p is None or not p.member):
@@ -349,33 +402,28 @@ class Room:
                     f"room {self.name!r} has {self.members} players", pb.REASON_ROOM_FULL
                 )
             player = self._admit(p, hello.player_id)
-            old = player.session
-            if old is not None:
-                # the same player connected again: the older connection goes
-                self._unlink(old)
-                player.session = None
-                old.room = None
-                old.closed_room = self
-                old.kick(pb.REASON_REPLACED, "the same player connected again")
-            else:
-                self.disconnected -= 1
-            player.session = session
+            replaced = player.membership
             welcome.slot = player.slot
             welcome.last_seq = player.last_seq
+        if replaced is not None:
+            # the same player connected again: the older connection goes
+            self._end(replaced)
+            replaced.session.kick(pb.REASON_REPLACED, "the same player connected again")
+        m = Membership(self, session, player, first)
+        if player is not None:
+            self._set_connection(player, m)
+        self._memberships[m.outbox] = m
         if first > last + 1:
             # a fresh join while ticks before `first` are still in flight to the log:
             # it starts receiving once tick `first` (or a later one) is delivered
-            self._waiting.append((first, session.outbox, hello.spectator))
-        elif hello.spectator:
-            self.spectators.append(session.outbox)
+            self._waiting.append(m)
         else:
-            self.live.append(session.outbox)
-        self._sessions[session.outbox] = session
+            (self.live if player is not None else self.spectators).append(m.outbox)
 
-        session.outbox.send_now(wire.encode_server_message(pb.ServerMessage(welcome=welcome)))
-        session.joined(self, player, hello.spectator)
+        m.outbox.send_now(wire.encode_server_message(pb.ServerMessage(welcome=welcome)))
+        session.joined(m)
         if first <= last:
-            session.outbox.start_catchup(self.catchup_source(), first)
+            m.outbox.start_catchup(self.catchup_source(), first)
 
     # ------------------------------------------------------------ from sessions
 
@@ -390,23 +438,17 @@ class Room:
         self._inputs.append(wire.encode_relayed_input(player.slot, seq, payload))
         self.inputs_sequenced += 1
 
-    def leave(self, session: Session) -> None:
-        """The session's player leaves now (not after the grace)."""
-        p = session.player
-        if p is not None and p.session is session:
+    def leave(self, m: Membership) -> None:
+        """The membership's player leaves now (not after the grace), and `m` ends."""
+        p = m.player
+        if m.active and p is not None and p.membership is m:
             self._drop_membership(p)
-        session.room = None
-        self._unlink(session)
+        self._end(m)
 
-    def detach(self, session: Session) -> None:
-        """The session is gone; its player keeps the slot for the reconnect grace."""
-        self._unlink(session)
-        p = session.player
-        if p is not None and p.session is session:
-            p.session = None
-            p.disconnected_at = self.now
-            self.disconnected += 1
-        session.room = None
+    def detach(self, m: Membership) -> None:
+        """The connection is gone: `m` ends; its player keeps the slot for the
+        reconnect grace."""
+        self._end(m)
 
     def state_hash(self, player: Player, tick: int, digest: bytes) -> None:
         """Record a member's state hash for `tick`; compare once all have reported."""
@@ -427,7 +469,7 @@ class Room:
         if len(reports) >= self.members - self.disconnected and all(
             p.slot in reports
             for p in self.players.values()
-            if p.member and p.session is not None
+            if p.member and p.membership is not None
         ):
             self._judge(tick)
 
@@ -467,7 +509,7 @@ class Room:
         if self.disconnected:
             grace = self.config.reconnect_grace
             for p in list(self.players.values()):
-                if p.member and p.session is None and now - p.disconnected_at >= grace:
+                if p.member and p.membership is None and now - p.disconnected_at >= grace:
                     log.info("room %s: player %s left (reconnect grace over)", self.name, p.id)
                     self._drop_membership(p)
         if self._hashes:
@@ -536,25 +578,24 @@ class Room:
                 stalled.append(ob)
         if stalled:
             for ob in stalled:
-                s = self._sessions.get(ob)
-                if s is not None:
-                    s.fell_behind()
+                m = self._memberships.get(ob)
+                if m is not None:
+                    m.session.fell_behind()
 
     def _start_waiting(self, number: int) -> None:
-        keep: list[tuple[int, Outbox, bool]] = []
-        for entry in self._waiting:
-            first, ob, spectator = entry
-            if first <= number:
-                (self.spectators if spectator else self.live).append(ob)
+        keep: list[Membership] = []
+        for m in self._waiting:
+            if m.first_tick <= number:
+                (self.live if m.player is not None else self.spectators).append(m.outbox)
             else:
-                keep.append(entry)
+                keep.append(m)
         self._waiting = keep
 
     def sessions(self) -> list[Session]:
-        """The live sessions of the room: players first, then spectators."""
-        return list(self._sessions.values())
+        """The live sessions of the room, in the order they joined."""
+        return [m.session for m in self._memberships.values()]
 
     def close(self, reason: int, detail: str) -> None:
         """Kick every session of the room (ROOM_CLOSED, SERVER_SHUTDOWN)."""
-        for s in list(self._sessions.values()):
-            s.kick(reason, detail)
+        for m in list(self._memberships.values()):
+            m.session.kick(reason, detail)

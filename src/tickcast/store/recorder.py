@@ -503,8 +503,8 @@ class Recorder:
 
     def kicked(self, session: Session) -> None:
         """Record a kick (not a Leave) of a session of a recorded room."""
-        room = session.closed_room
-        match_id = self._matches.get(room) if room is not None else None
+        m = session.membership
+        match_id = self._matches.get(m.room) if m is not None else None
         if match_id is None or session.end_reason <= pb.REASON_UNSPECIFIED:  # Leave, or not us
             return
         kick = Kick(
