@@ -16,19 +16,24 @@ Workloads (`--workload`):
   of an empty tick that is not sent);
 - `recorded`: `inputs` with a tick log between produce and deliver that
   delivers at once (the write-before-send seam, without a disk).
-Only the sans-I/O core runs: sinks are C callables that do nothing.
+Only the sans-I/O core runs: sinks are C callables that do nothing. The loop
+times each cycle as the server's ticker does (a relay that does not observe
+its cycles' duration itself gets it observed here, as `Server._on_tick` did),
+so versions that moved that work between the two compare fairly.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+from time import perf_counter
 from typing import Any
 
 from tickcast import wire
 from tickcast.config import Config
 from tickcast.proto import pb
 from tickcast.relay import Relay
+from tickcast.stats import Histogram
 
 
 class NullSink:
@@ -75,13 +80,18 @@ def run(workload: str, ticks: int) -> int:
             s.data_received(frame_of(hello=hello), now)
             sessions.append(s)
     frames = [frame_of(input=pb.Input(seq=t + 1, payload=b"x" * 16)) for t in range(ticks)]
+    # the ticker's part of timing a cycle, for a relay that does not time its cycles
+    observe = None if hasattr(relay, "tick_seconds") else Histogram().observe
     for t in range(ticks):
         now += 1 / 30
         if not quiet:
             f = frames[t]
             for s in sessions:
                 s.data_received(f, now)
+        start = perf_counter()
         relay.tick(now)
+        if observe is not None:
+            observe(perf_counter() - start)
     return sum(len(r.live) for r in relay.rooms.values())
 
 

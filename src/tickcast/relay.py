@@ -20,7 +20,7 @@ from tickcast.config import Config
 from tickcast.errors import JoinRefused, reason_name
 from tickcast.outbox import Outbox, Sink
 from tickcast.proto import pb
-from tickcast.room import Room
+from tickcast.room import Room, TickRecord
 from tickcast.security import CatchupBudget, receive_guard
 from tickcast.session import HelloRequest, Session
 from tickcast.stats import Histogram
@@ -28,12 +28,38 @@ from tickcast.stats import Histogram
 log = logging.getLogger("tickcast.relay")
 
 
+class TickCycle:
+    """What one firing of the ticker produced, handed on as it is.
+
+    - `records`: the ticks to send, one `TickRecord` per room, in room order;
+    - `gone`: rooms closed in this cycle (emptied), after their last tick;
+    - `produce_seconds`: the time production took; `Relay.deliver` adds the
+      fan-out's and observes the sum as the cycle's tick duration, for every
+      path (at once, or after a tick log has committed the cycle).
+    """
+
+    __slots__ = ("records", "gone", "produce_seconds")
+
+    def __init__(
+        self,
+        records: list[TickRecord],
+        gone: list[Room] | None = None,
+        produce_seconds: float = 0.0,
+    ) -> None:
+        self.records = records
+        self.gone: list[Room] = gone if gone is not None else []
+        self.produce_seconds = produce_seconds
+
+    def __repr__(self) -> str:
+        return f"<TickCycle {len(self.records)} ticks, {len(self.gone)} rooms gone>"
+
+
 class CycleRecorder(Protocol):
     """A durable tick log between produce and deliver (`tickcast.store.Recorder`)."""
 
-    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
-        """Commit one cycle (its ticks; `gone`: rooms closed now), then call
-        `Relay.deliver(produced)`, later and in cycle order."""
+    def record(self, cycle: TickCycle) -> None:
+        """Commit one cycle (its ticks; the rooms it closed), then call
+        `Relay.deliver(cycle)`, later and in cycle order."""
         ...
 
     def kicked(self, session: Session) -> None:
@@ -77,9 +103,7 @@ class Relay:
         self.frames_sent_closed: Counter[str] = Counter()
         self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
         self.fanout_seconds = Histogram()
-        # the last cycle's sequencing + encoding, for a recorder that delivers (and so
-        # times the whole cycle) after its commit
-        self.produce_seconds = 0.0
+        self.tick_seconds = Histogram()  # one cycle: sequencing + encoding + fan-out
         self.recorder: CycleRecorder | None = None
         self.placement: Placement | None = None
 
@@ -151,7 +175,7 @@ class Relay:
                 log.info("room %s closed (empty)", room.name)
                 self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
                 if self.recorder is not None:
-                    self.recorder.record([], [room])  # its match ends
+                    self.recorder.record(TickCycle([], gone=[room]))  # its match ends
         t = session.transport
         self.bytes_received_closed[t] += session.bytes_received
         stats = session.outbox.statistics()
@@ -195,7 +219,7 @@ class Relay:
         """
         start = perf_counter()
         self.catchup.refill()
-        produced: list[tuple[Room, bytes]] = []
+        records: list[TickRecord] = []
         gone: list[Room] = []
         failed: list[str] = []
         for name, room in self.rooms.items():
@@ -203,9 +227,9 @@ class Relay:
                 continue
             try:
                 if room.needs_tick:
-                    frame = room.produce(now)
-                    if frame is not None:
-                        produced.append((room, frame))
+                    record = room.produce(now)
+                    if record is not None:
+                        records.append(record)
             except Exception:
                 log.exception("room %s failed to produce a tick", name)
                 failed.append(name)
@@ -217,25 +241,32 @@ class Relay:
             self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
         for name in failed:
             self.close_room(name, detail="room closed after an internal error")
-        self.ticks_produced += len(produced)
+        self.ticks_produced += len(records)
+        produce_seconds = perf_counter() - start
         if self.recorder is not None:
-            if produced or gone:
-                self.produce_seconds = perf_counter() - start
-                self.recorder.record(produced, gone)
-        elif produced:
-            self.deliver(produced)
+            if records or gone:
+                self.recorder.record(TickCycle(records, gone, produce_seconds))
+        elif records:
+            self.deliver(TickCycle(records, gone, produce_seconds))
+        else:  # nothing to send: the cycle was its production
+            self.tick_seconds.observe(produce_seconds)
 
-    def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
-        """Fan out one cycle's ticks (after the tick log has them, if there is one)."""
+    def deliver(self, cycle: TickCycle) -> None:
+        """Fan out one cycle's ticks (after the tick log has them, if there is one),
+        and observe the cycle's tick duration: its production and this fan-out."""
         start = perf_counter()
-        for room, frame in produced:
-            try:
-                room.deliver(frame)
-            except Exception:
-                # containment: a bug in one room closes that room, not the ticker
-                log.exception("room %s failed to deliver a tick", room.name)
-                self.close_room(room.name, detail="room closed after an internal error")
-        self.fanout_seconds.observe(perf_counter() - start)
+        records = cycle.records
+        if records:
+            for record in records:
+                try:
+                    record.room.deliver(record)
+                except Exception:
+                    # containment: a bug in one room closes that room, not the ticker
+                    room = record.room
+                    log.exception("room %s failed to deliver a tick", room.name)
+                    self.close_room(room.name, detail="room closed after an internal error")
+            self.fanout_seconds.observe(perf_counter() - start)
+        self.tick_seconds.observe(cycle.produce_seconds + perf_counter() - start)
 
     def sweep(self, now: float) -> None:
         """Enforce handshake and idle timeouts on every session."""
@@ -258,7 +289,7 @@ class Relay:
         log.info("room %s closed (%s: %s)", name, reason_name(reason), detail)
         self.inputs_of_closed_rooms += room.inputs_sequenced
         if self.recorder is not None:
-            self.recorder.record([], [room])
+            self.recorder.record(TickCycle([], gone=[room]))
         room.close(reason, detail)
         return True
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
@@ -100,6 +100,51 @@ class Membership:
     @property
     def spectator(self) -> bool:
         return self.player is None
+
+
+class TickRecord:
+    """One produced tick, as the room knew it when it built it.
+
+    `Room.produce` returns it and every consumer takes it as it is: the fan-out
+    (`Room.deliver`), a tick log, the cluster's stream, metrics. None of them
+    decodes the frame again to learn its number or who joined.
+
+    - `frame`: the encoded Tick frame (length prefix included), the same bytes
+      object every member receives;
+    - `joined` (slot, player_id) and `left` (slots): the presence changes that
+      take effect at this tick, as in the frame;
+    - `inputs`: how many inputs the tick carries; `chain`: its chain value (b""
+      without `chain`); `empty`: no inputs, presence or desyncs (sent as such).
+
+    An empty tick the room skips (`skip_empty_ticks`) has no record: it is
+    numbered and never sent, so the next record's `number` is past it (and
+    `Room.next` says where the room is). Skipping costs nothing per tick.
+    """
+
+    __slots__ = ("room", "number", "frame", "joined", "left", "inputs", "chain", "empty")
+
+    def __init__(
+        self,
+        room: Room,
+        number: int,
+        frame: bytes,
+        joined: Sequence[tuple[int, str]],
+        left: Sequence[int],
+        inputs: int,
+        chain: bytes,
+        empty: bool,
+    ) -> None:
+        self.room = room
+        self.number = number
+        self.frame = frame
+        self.joined = joined
+        self.left = left
+        self.inputs = inputs
+        self.chain = chain
+        self.empty = empty
+
+    def __repr__(self) -> str:
+        return f"<TickRecord {self.room.name!r} {self.number}>"
 
 
 class Archive(Protocol):
@@ -491,17 +536,17 @@ class Room:
 
     # ------------------------------------------------------------ the tick
 
-    def tick(self, now: float) -> bytes | None:
+    def tick(self, now: float) -> TickRecord | None:
         """Produce the open tick and deliver it at once (no tick log in between)."""
-        frame = self.produce(now)
-        if frame is not None:
-            self.deliver(frame)
-        return frame
+        record = self.produce(now)
+        if record is not None:
+            self.deliver(record)
+        return record
 
-    def produce(self, now: float) -> bytes | None:
+    def produce(self, now: float) -> TickRecord | None:
         """Close the open tick: expire graces, encode it once, keep it for resume.
 
-        Returns the tick's frame for `deliver` (None if the room has no members,
+        Returns the tick's record for `deliver` (None if the room has no members,
         or the tick was empty and the room skips empty ticks). Between the two
         calls a tick log may commit the frame to disk (write before send).
         """
@@ -523,15 +568,19 @@ class Room:
             return None
         number = self.next
         self.next = number + 1
-        inputs = b"".join(self._inputs) if self._inputs else b""
-        joined, left = self._joined, self._left
+        pieces = self._inputs
+        inputs = b"".join(pieces) if pieces else b""
+        joined: Sequence[tuple[int, str]] = self._joined
+        left: Sequence[int] = self._left
         content = wire.encode_tick_content(number, inputs, joined, left)
         chain = b""
         if self.config.chain:
             chain = self.chain = wire.next_chain(self.chain, content)
             self._keep_chain(number, chain)
         desyncs = b"".join(self._desyncs) if self._desyncs else b""
-        if self._inputs:
+        # non-empty lists go to the record and the room starts new ones (its empty
+        # ones stay the room's: the record gets () instead)
+        if pieces:
             self._inputs = []
         if joined:
             self._joined = []
@@ -551,13 +600,15 @@ class Room:
         frame = wire.encode_tick_frame(content, chain, desyncs)
         ring[number % len(ring)] = b"" if empty else frame  # b"": rebuilt by frame()
         self._in_flight.append(number)
-        return frame
+        return TickRecord(
+            self, number, frame, joined or (), left or (), len(pieces), chain, empty
+        )
 
-    def deliver(self, frame: bytes) -> None:
-        """Fan one tick frame out: players first, then spectators; never waits.
+    def deliver(self, record: TickRecord) -> None:
+        """Fan one produced tick out: players first, then spectators; never waits.
         A receiver over its outbound budget is evicted (SLOW_CONSUMER).
 
-        Frames must be delivered in the order `produce` returned them."""
+        Ticks must be delivered in the order `produce` returned them."""
         in_flight = self._in_flight
         if in_flight:
             self.sent = in_flight.popleft()
@@ -565,6 +616,10 @@ class Room:
                 self.sent = -in_flight.popleft()
             if self._waiting:
                 self._start_waiting(self.sent)
+        self._fan_out(record.frame)
+
+    def _fan_out(self, frame: bytes) -> None:
+        """The same frame object to every receiving outbox; evict those over budget."""
         stalled: list[Outbox] | None = None
         for ob in self.live:
             if not ob.offer(frame):

@@ -46,6 +46,9 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
+_CLOSED: SessionState = SessionState.CLOSED  # (a frame's handler may close the session)
+
+
 @dataclass(frozen=True, slots=True)
 class HelloRequest:
     """A validated Hello."""
@@ -164,7 +167,7 @@ class Session:
                 self.recv_guard.admit(len(data), now)
             for body in self.framer.feed(data):
                 self._handle(body, now)
-                if self.closed:  # a frame ended the session: ignore the rest
+                if self.state is _CLOSED:  # a frame ended the session: ignore the rest
                     return
         except KickError as exc:
             self.kick(exc.reason, exc.detail)

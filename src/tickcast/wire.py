@@ -306,6 +306,15 @@ def decode_input_fast(body: bytes) -> tuple[int, bytes] | None:
     return seq, body[pos + 2 :]
 
 
+def tick_number(frame: bytes) -> int:
+    """The number of an encoded tick frame, read from its first bytes: `Tick.number`
+    (field 1, never 0) comes first. For frames from elsewhere (a stream, a file); a
+    frame the room just built comes with its number in its `TickRecord`."""
+    pos = prefix_length(frame) + 1  # skip the length and ServerMessage.tick's tag
+    _, pos = decode_varint(frame, pos)  # the Tick's length
+    return decode_varint(frame, pos + 1)[0]  # skip Tick.number's tag
+
+
 def decode_server_frame_body(body: bytes) -> pb.ServerMessage:
     """Parse one server frame body (used by clients and tests)."""
     msg = pb.ServerMessage()

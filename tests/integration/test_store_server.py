@@ -368,9 +368,10 @@ async def test_late_join_of_a_ten_minute_match_after_a_restart(tmp_path: Path) -
     for n in range(1, 18_001):
         if n % 3 == 0:
             room.submit(ada, n, (b"input %d " % n).ljust(300, b"."))
-        frame = room.produce(n / 30)
-        assert frame is not None
-        room.deliver(frame)
+        record = room.produce(n / 30)
+        assert record is not None
+        frame = record.frame
+        room.deliver(record)
         batch.append((1, n, frame))
         match_bytes += len(frame)
         largest_frame = max(largest_frame, len(frame))

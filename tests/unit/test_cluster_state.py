@@ -10,6 +10,7 @@ from tickcast import wire
 from tickcast.cluster.mirror import MirrorRoom
 from tickcast.cluster.state import restore, restored_room, snapshot
 from tickcast.proto import pb
+from tickcast.relay import TickCycle
 from tickcast.room import Room
 from tickcast.session import HelloRequest, Session
 
@@ -25,13 +26,11 @@ class StreamRecorder:
         self.every = every
         self.entries: list[tuple[int, bytes, bytes | None]] = []
 
-    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
-        from tickcast.store.recorder import tick_number
-
-        for room, frame in produced:
-            number = tick_number(frame)
-            snap = snapshot(room) if (number - 1) % self.every == 0 else None
-            self.entries.append((number, frame, snap))
+    def record(self, produced: TickCycle) -> None:
+        for rec in produced.records:
+            number = rec.number
+            snap = snapshot(rec.room) if (number - 1) % self.every == 0 else None
+            self.entries.append((number, rec.frame, snap))
         self.harness.relay.deliver(produced)
 
     def kicked(self, session: Session) -> None:

@@ -44,4 +44,4 @@ class MirrorRoom(Room):
         ring[number % len(ring)] = frame
         self.next = number + 1
         self.sent = number
-        self.deliver(frame)
+        self._fan_out(frame)

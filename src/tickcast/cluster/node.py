@@ -36,7 +36,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
@@ -46,9 +46,9 @@ from tickcast.cluster.redis_store import Append, Claim, RedisStore, lease_addres
 from tickcast.cluster.state import part_start, restore, restored_room, snapshot
 from tickcast.config import Config
 from tickcast.proto import pb
+from tickcast.relay import TickCycle
 from tickcast.room import Room
 from tickcast.session import SessionState
-from tickcast.store.recorder import tick_number
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -78,18 +78,12 @@ class Owned:
 
 @dataclass(slots=True)
 class _Cycle:
-    produced: list[tuple[Room, bytes]]
+    produced: TickCycle
     ticks: dict[str, list[tuple[int, bytes, bytes]]]
-    gone: list[Room] = field(default_factory=list)
-    produce_seconds: float = 0.0  # the relay's time to produce it (its tick duration's start)
 
 
 class ClusterService:
     """The `Service` that makes a server a cluster node (`tickcast serve --cluster`)."""
-
-    observes_tick_seconds = True
-    """As the tick log's (`Recorder`): a cycle is fanned out once Redis has it, and
-    its tick duration (production + fan-out) is observed then, not by the ticker."""
 
     def __init__(self, config: Config, archive: Recorder | None = None) -> None:
         self.config = config
@@ -462,23 +456,22 @@ class ClusterService:
 
     # ------------------------------------------------------------ write before send
 
-    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
+    def record(self, produced: TickCycle) -> None:
         """Relay.recorder: queue one cycle; it is delivered once Redis has it."""
         ticks: dict[str, list[tuple[int, bytes, bytes]]] = {}
         every = self.config.tick_rate
-        for room, frame in produced:
+        for rec in produced.records:
+            room = rec.room
             owned = self.owned.get(room.name)
             if owned is None or owned.room is not room:
                 continue  # not ours (any more): never sent unlogged
-            number = tick_number(frame)
+            number = rec.number
             snap = b""
             if not owned.snapshot_tick or number - owned.snapshot_tick >= every:
                 snap = snapshot(room, owned.match_key)
                 owned.snapshot_tick = number
-            ticks.setdefault(room.name, []).append((number, frame, snap))
-        relay = self._relay
-        produce = relay.produce_seconds if relay is not None else 0.0
-        self._cycles.append(_Cycle(produced, ticks, gone, produce))
+            ticks.setdefault(room.name, []).append((number, rec.frame, snap))
+        self._cycles.append(_Cycle(produced, ticks))
         self._wake.set()
 
     def kicked(self, session: Session) -> None:
@@ -544,22 +537,19 @@ class ClusterService:
             if owned is not None:
                 self._drop(name, "the lease was lost (another node owns the room now)")
         for cycle in batch:
+            produced = cycle.produced
             out = []
-            for room, frame in cycle.produced:
+            for rec in produced.records:
+                room = rec.room
                 owned = self.owned.get(room.name)
                 if owned is not None and owned.room is room and accepted.get(room.name):
-                    out.append((room, frame))
+                    out.append(rec)
             self.ticks_appended += len(out)
             if out:
-                start = time.perf_counter()
-                relay.deliver(out)
-                if self._server is not None:
-                    self._server.tick_seconds.observe(
-                        cycle.produce_seconds + time.perf_counter() - start
-                    )
+                relay.deliver(TickCycle(out, produced.gone, produced.produce_seconds))
             if self.archive is not None:  # write-behind: after the clients have them
-                self.archive.record(out, cycle.gone)
-            for room in cycle.gone:
+                self.archive.archive(out, produced.gone)
+            for room in produced.gone:
                 self._gone(room)
 
     def _gone(self, room: Room) -> None:

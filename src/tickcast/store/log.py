@@ -58,14 +58,30 @@ class Kick:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Who joined and left a match's room in one tick, as the room knew when it built
+    the tick (`joined`: (slot, player_id) pairs; `left`: slots; from its `TickRecord`).
+    A log takes it from the caller and never parses frames for it."""
+
+    match_id: int
+    tick: int
+    joined: tuple[tuple[int, str], ...] = ()
+    left: tuple[int, ...] = ()
+
+
 @dataclass(slots=True)
 class Cycle:
-    """Everything one tick cycle adds to the log: written as one transaction."""
+    """Everything one tick cycle adds to the log: written as one transaction.
+
+    `presence` holds the ticks' joins and leaves as the rooms recorded them, so a
+    log never parses a frame to find them."""
 
     begins: list[MatchStart] = field(default_factory=list)
     ticks: list[tuple[int, int, bytes]] = field(default_factory=list)  # (match, number, frame)
     kicks: list[Kick] = field(default_factory=list)
     ends: list[MatchEnd] = field(default_factory=list)
+    presence: list[Presence] = field(default_factory=list)
 
     def extend(self, other: Cycle) -> None:
         """Merge a later cycle into this one (group commit keeps the order)."""
@@ -73,6 +89,7 @@ class Cycle:
         self.ticks.extend(other.ticks)
         self.kicks.extend(other.kicks)
         self.ends.extend(other.ends)
+        self.presence.extend(other.presence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +270,12 @@ class MemoryTickLog:
             for b in cycle.begins:
                 self._matches[b.id] = _MemoryMatch(b)
             for match_id, number, frame in cycle.ticks:
-                m = self._matches[match_id]
-                m.ticks[number] = frame
-                for member in tick_of_frame(frame).joined:
-                    if member.player_id not in m.players:
-                        m.players.append(member.player_id)
+                self._matches[match_id].ticks[number] = frame
+            for presence in cycle.presence:
+                m = self._matches[presence.match_id]
+                for _, player_id in presence.joined:
+                    if player_id not in m.players:
+                        m.players.append(player_id)
             self._kicks.extend(cycle.kicks)
             for e in cycle.ends:
                 ended = self._matches.get(e.id)

@@ -50,26 +50,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
-from tickcast import wire
 from tickcast.config import Config
 from tickcast.errors import reason_name
 from tickcast.proto import pb
-from tickcast.room import Player, Room
+from tickcast.room import Player, Room, TickRecord
 from tickcast.store.log import (
     Cycle,
     Kick,
     MatchEnd,
     MatchStart,
+    Presence,
     StoreError,
     TickLog,
     iter_ticks,
     rebuild_room_state,
+    tick_of_frame,
 )
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
-    from tickcast.relay import Relay
+    from tickcast.relay import Relay, TickCycle
     from tickcast.server import Server
     from tickcast.session import Session
 
@@ -91,18 +92,11 @@ WRITER_SWITCH_INTERVAL = 0.0005
 
 class _Queued(NamedTuple):
     cycle: Cycle
-    produced: list[tuple[Room, bytes]]
+    produced: TickCycle | None  # what to deliver once committed (None: nothing)
     queued_at: float  # time.perf_counter(): the loop's clock may tick in whole ms (uvloop)
 
 
 _STOP = None  # queued by close(): the writer commits what is before it and ends
-
-
-def tick_number(frame: bytes) -> int:
-    """The number of an encoded tick frame: `Tick.number` (field 1, never 0) comes first."""
-    pos = wire.prefix_length(frame) + 1  # skip the length and ServerMessage.tick's tag
-    _, pos = wire.decode_varint(frame, pos)  # the Tick's length
-    return wire.decode_varint(frame, pos + 1)[0]  # skip Tick.number's tag
 
 
 class LogArchive:
@@ -161,11 +155,6 @@ class LogCatchup:
 class Recorder:
     """A server `Service`: the tick log's writer thread. See the module docstring."""
 
-    observes_tick_seconds = True
-    """The server's tick duration histogram is observed here, not by its ticker: a
-    cycle is produced, committed, then fanned out, and its tick duration is the
-    loop's time for it (production + fan-out), without the wait for the disk."""
-
     def __init__(
         self,
         config: Config,
@@ -209,10 +198,8 @@ class Recorder:
         self._matches: dict[Room, int] = {}  # open matches of live rooms
         self._next_id = 1
         # cycles queued, not yet delivered (oldest first): when each was queued
-        # (time.perf_counter(): the writer's lag) and how long the relay took to
-        # produce it (its tick duration)
-        self._in_flight: deque[tuple[float, float]] = deque()
-        self._server: Server | None = None
+        # (time.perf_counter(): the writer's lag)
+        self._in_flight: deque[float] = deque()
         self._kicks: list[Kick] = []
         self._last_prune = 0.0
         self.failed: BaseException | None = None  # seen by the loop
@@ -251,7 +238,6 @@ class Recorder:
             self._end_interrupted()
         else:
             self._relay = relay = server.relay
-            self._server = server
             restored = self._restore(relay, self._loop.time())
             relay.recorder = self
         # The writer needs the GIL back after every SQLite call; a busy loop keeps it
@@ -287,8 +273,8 @@ class Recorder:
         if self._thread is not None:
             if self._kicks and self.failed is None:
                 now = time.perf_counter()
-                self._in_flight.append((now, 0.0))
-                self._queue.put(_Queued(Cycle(kicks=self._kicks), [], now))
+                self._in_flight.append(now)
+                self._queue.put(_Queued(Cycle(kicks=self._kicks), None, now))
                 self._kicks = []
             self._queue.put(_STOP)
 
@@ -329,7 +315,7 @@ class Recorder:
     def lag(self) -> float:
         """Seconds the oldest cycle not yet committed and delivered has waited (0: caught up)."""
         in_flight = self._in_flight
-        return time.perf_counter() - in_flight[0][0] if in_flight else 0.0
+        return time.perf_counter() - in_flight[0] if in_flight else 0.0
 
     # ------------------------------------------------------------ HTTP side hooks
 
@@ -442,34 +428,47 @@ class Recorder:
 
     # ------------------------------------------------------------ the loop side
 
-    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
+    def record(self, produced: TickCycle) -> None:
         """Queue one cycle for the writer; its ticks are delivered after the commit."""
+        self._enqueue(self._log_cycle(produced.records, produced.gone), produced)
+
+    def archive(self, records: list[TickRecord], gone: list[Room]) -> None:
+        """Archive mode: ticks Redis accepted (and the clients have), written behind."""
+        self._enqueue(self._log_cycle(records, gone), None)
+
+    def _log_cycle(self, records: list[TickRecord], gone: list[Room]) -> Cycle:
+        """What the log writes of a cycle: the rooms' records as they are (numbers,
+        frames, presence), the kicks since the last cycle, the matches that end."""
         cycle = Cycle()
         if self._kicks:
             cycle.kicks, self._kicks = self._kicks, []
         matches = self._matches
-        for room, frame in produced:
+        for rec in records:
+            room = rec.room
             match_id = matches.get(room)
             if match_id is None:
                 if self.archive_mode:
                     continue  # no part begun (archiving failed at its start): nothing to add to
                 match_id = self._begin(room, cycle)
-            cycle.ticks.append((match_id, tick_number(frame), frame))
+            cycle.ticks.append((match_id, rec.number, rec.frame))
+            if rec.joined or rec.left:
+                cycle.presence.append(
+                    Presence(match_id, rec.number, tuple(rec.joined), tuple(rec.left))
+                )
         for room in gone:
             match_id = matches.pop(room, None)
             if match_id is not None:
                 reason = "closed" if room.members else "empty"
                 cycle.ends.append(MatchEnd(match_id, time.time(), reason))
-        self._enqueue(cycle, produced)
+        return cycle
 
-    def _enqueue(self, cycle: Cycle, produced: list[tuple[Room, bytes]]) -> None:
+    def _enqueue(self, cycle: Cycle, produced: TickCycle | None) -> None:
         if self.failed is not None or self._thread is None:
-            if produced and self._relay is not None:
-                self._deliver(self._relay, produced, self._relay.produce_seconds)
+            if produced is not None and produced.records and self._relay is not None:
+                self._relay.deliver(produced)
             return
         now = time.perf_counter()
-        produce = self._relay.produce_seconds if self._relay is not None else 0.0
-        self._in_flight.append((now, produce))
+        self._in_flight.append(now)
         if self._pending > self.max_backlog:
             self.max_backlog = self._pending
             if self._pending == self.config.tick_rate:
@@ -490,7 +489,12 @@ class Recorder:
         cycle = Cycle()
         match_id = self._begin(room, cycle, match_key, first_tick, base_chain)
         cycle.ticks = [(match_id, number, frame) for number, frame in ticks]
-        self._enqueue(cycle, [])
+        for number, frame in ticks:  # frames from Redis, once per takeover: parsed here
+            tick = tick_of_frame(frame)
+            if tick.joined or tick.left:
+                joined = tuple((m.slot, m.player_id) for m in tick.joined)
+                cycle.presence.append(Presence(match_id, number, joined, tuple(tick.left)))
+        self._enqueue(cycle, None)
 
     def end_part(self, room: Room, reason: str) -> None:
         """Archive mode: this node stops sequencing `room` (moved, drained, shut down)."""
@@ -499,7 +503,7 @@ class Recorder:
             cycle = Cycle(ends=[MatchEnd(match_id, time.time(), reason)])
             if self._kicks:
                 cycle.kicks, self._kicks = self._kicks, []
-            self._enqueue(cycle, [])
+            self._enqueue(cycle, None)
 
     def kicked(self, session: Session) -> None:
         """Record a kick (not a Leave) of a session of a recorded room."""
@@ -537,16 +541,19 @@ class Recorder:
 
     def _delivered(
         self,
-        batch: list[list[tuple[Room, bytes]]],
+        batch: list[TickCycle | None],
         queued: list[float],
         error: BaseException | None,
         committed_at: float = 0.0,
     ) -> None:
-        in_flight = [self._in_flight.popleft() for _ in batch]
+        for _ in batch:
+            self._in_flight.popleft()
         now = time.perf_counter()
         if committed_at:
             self.stages["wakeup"].append(now - committed_at)
-        self.delays.extend(now - t for t, p in zip(queued, batch, strict=True) if p)
+        self.delays.extend(
+            now - t for t, p in zip(queued, batch, strict=True) if p is not None and p.records
+        )
         if error is not None and self.failed is None:
             self.failed = error
             for room in self._matches:
@@ -560,17 +567,9 @@ class Recorder:
         relay = self._relay
         if relay is None:
             return
-        for produced, (_, produce_seconds) in zip(batch, in_flight, strict=True):
-            if produced:
-                self._deliver(relay, produced, produce_seconds)
-
-    def _deliver(
-        self, relay: Relay, produced: list[tuple[Room, bytes]], produce_seconds: float
-    ) -> None:
-        start = time.perf_counter()
-        relay.deliver(produced)
-        if self._server is not None:
-            self._server.tick_seconds.observe(produce_seconds + time.perf_counter() - start)
+        for produced in batch:
+            if produced is not None and produced.records:
+                relay.deliver(produced)
 
     # ------------------------------------------------------------ the writer thread
 
@@ -590,7 +589,7 @@ class Recorder:
                 except queue.Empty:
                     break
             cycle = Cycle()
-            batch: list[list[tuple[Room, bytes]]] = []
+            batch: list[TickCycle | None] = []
             queued: list[float] = []
             for item in items:
                 if item is None:
@@ -607,7 +606,7 @@ class Recorder:
                     self.log.write_cycle(cycle)
                     self.stages["commit"].append(time.perf_counter() - picked_at)
                     self.commits += 1
-                    self.cycles_committed += sum(1 for p in batch if p)
+                    self.cycles_committed += sum(1 for p in batch if p is not None and p.records)
                 except Exception as exc:  # disk full, I/O error, read-only file...
                     error = self._broken = exc
             if batch:
@@ -663,4 +662,4 @@ def open_recorder(config: Config, *, archive: bool = False) -> Recorder:
     return recorder
 
 
-__all__ = ["LogArchive", "LogCatchup", "Recorder", "StoreError", "open_recorder", "tick_number"]
+__all__ = ["LogArchive", "LogCatchup", "Recorder", "StoreError", "open_recorder"]

@@ -48,7 +48,7 @@ class ReplayRoom(Room):
         ring[number % len(ring)] = frame
         self.next = number + 1
         self.sent = number
-        self.deliver(frame)
+        self._fan_out(frame)
 
 
 class ReplayService:
