@@ -314,25 +314,21 @@ class Session:
     def evict(self, error: KickError) -> None:
         """Cut the connection now: queued output is dropped (a slow consumer's
         queue is the problem)."""
-        self._end(error.reason, error.detail, abort=True)
+        note = ""
+        if isinstance(error, SlowConsumer):
+            stats = error.statistics
+            note = f" ({stats.buffered_bytes} bytes, {stats.frames_behind} frames unsent)"
+        self._end(error.reason, error.detail, abort=True, note=note)
 
     def fell_behind(self) -> None:
         """The outbox is over its budget, or its catch-up lost the ticks it needs:
         evict with a `SlowConsumer` that carries the outbox's counters."""
         outbox = self.outbox
-        error = SlowConsumer(outbox.statistics(), catching_up=outbox.catching_up)
-        stats = error.statistics
-        log.info(
-            "slow consumer %s:%s: %d bytes and %d frames unsent, %d frames sent",
-            self.transport,
-            self.peer,
-            stats.buffered_bytes,
-            stats.frames_behind,
-            stats.frames_sent,
-        )
-        self.evict(error)
+        self.evict(SlowConsumer(outbox.statistics(), catching_up=outbox.catching_up))
 
-    def _end(self, reason: int, detail: str, *, abort: bool, redirect: str = "") -> None:
+    def _end(
+        self, reason: int, detail: str, *, abort: bool, redirect: str = "", note: str = ""
+    ) -> None:
         if self.state is SessionState.CLOSED:
             return
         self.state = SessionState.CLOSED
@@ -342,13 +338,14 @@ class Session:
             assert self.membership is not None
             room.detach(self.membership)
         log.info(
-            "kicked %s:%s player=%s room=%s reason=%s detail=%s",
+            "kicked %s:%s player=%s room=%s reason=%s detail=%s%s",
             self.transport,
             self.peer,
             self.player_id or "-",
             room.name if room else "-",
             reason_name(reason),
             detail,
+            note,
         )
         self.close_detail = detail
         frame = wire.kick_frame(reason, detail, redirect)
