@@ -106,27 +106,31 @@ async def serve(config: Config) -> int:
     services: list[Service] = []
     cluster = None
     recorder = None
+    http = None
+    if config.http:
+        from tickcast.http import HttpService
+
+        http = HttpService()
     if config.record:
-        from tickcast.store import StoreError, open_recorder
+        from tickcast.store import StoreError, open_archive, open_recorder
 
         try:  # a cluster node's is a write-behind archive: Redis is its tick log
-            recorder = open_recorder(config, archive=bool(config.cluster))
+            recorder = open_archive(config) if config.cluster else open_recorder(config)
         except StoreError as exc:
             print(f"tickcast: {exc}", file=sys.stderr)
             return 1
     if config.cluster:
         # the room streams in Redis are the tick log of a cluster node
         from tickcast.cluster import ClusterService
+        from tickcast.store import MatchArchive
 
-        cluster = ClusterService(config, archive=recorder)  # it starts and closes the archive
+        assert recorder is None or isinstance(recorder, MatchArchive)
+        # it starts and closes the archive; WebSocket clients are sent to http's port
+        cluster = ClusterService(config, archive=recorder, http=http)
         services.append(cluster)
     elif recorder is not None:
         services.append(recorder)
-    http = None
-    if config.http:
-        from tickcast.http import HttpService
-
-        http = HttpService()
+    if http is not None:
         services.append(http)
     try:
         server = Server(config, services)

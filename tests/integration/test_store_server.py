@@ -206,7 +206,7 @@ async def test_nobody_returns_within_the_grace_and_the_match_ends(tmp_path: Path
     async with running_server([rec], reconnect_grace=0.2) as server:
         assert "r" in server.relay.rooms
         await wait_for(lambda: "r" not in server.relay.rooms)
-        await wait_for(lambda: rec.cycles_committed > 0 and rec._pending == 0)
+        await wait_for(lambda: rec.cycles_committed > 0 and rec.backlog == 0)
     lg = SQLiteTickLog(tmp_path, create=False)
     try:
         [m] = lg.matches()

@@ -21,7 +21,7 @@ from tickcast.cluster.state import part_start, restore, snapshot
 from tickcast.config import Config
 from tickcast.room import Room, TickRecord
 from tickcast.store.log import Cycle, MatchStart, MemoryTickLog, TickLog, tick_of_frame
-from tickcast.store.recorder import Recorder
+from tickcast.store.recorder import MatchArchive
 from tickcast.store.sqlite import SQLiteTickLog
 from tickcast.store.tools import verify_match
 
@@ -136,7 +136,7 @@ async def test_archive_mode_writes_behind_and_restores_nothing() -> None:
     # a part a crash left open: ended as interrupted at start, never restored
     lg.write_cycle(Cycle(begins=[MatchStart(1, "r", 30, 0.0)], ticks=[(1, 1, frames[0])]))
     config = Config(tick_rate=30, server_id="n1")
-    recorder = Recorder(config, lambda: lg, archive=True)
+    recorder = MatchArchive(config, lambda: lg)
     recorder.open()
     relay = SimpleNamespace(recorder=None, rooms={})
     await recorder.start(SimpleNamespace(relay=relay))  # type: ignore[arg-type]
@@ -183,7 +183,7 @@ async def test_a_failing_archive_disk_never_stops_the_rooms() -> None:
     from tickcast.cluster.node import ClusterService
 
     config = Config(tick_rate=30, cluster="redis://127.0.0.1:1/0")
-    recorder = Recorder(config, _FailingLog, archive=True)
+    recorder = MatchArchive(config, _FailingLog)
     recorder.open()
     await recorder.start(SimpleNamespace(relay=None))  # type: ignore[arg-type]
     node = ClusterService(config, archive=recorder)
@@ -214,9 +214,9 @@ async def test_two_nodes_cannot_archive_into_one_data_dir(tmp_path: Path) -> Non
     from tickcast.store.log import StoreError
 
     config = Config(data_dir=str(tmp_path), cluster="redis://127.0.0.1:1/0")
-    first = Recorder(config, archive=True)
+    first = MatchArchive(config)
     first.open()
-    second = Recorder(config, archive=True)
+    second = MatchArchive(config)
     with pytest.raises(StoreError, match="its own --data-dir"):
         second.open()
     first.close()

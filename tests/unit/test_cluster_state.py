@@ -104,7 +104,7 @@ def test_mirror_appends_in_order_and_blanks_skipped_ticks() -> None:
     h = Harness(history_seconds=1)
     mirror = MirrorRoom.of_stream("m", h.config, [(3, _tick_frame(3))], 0.0)
     assert mirror.first_kept() == 3
-    h.relay.rooms["m"] = mirror
+    h.relay.add_room(mirror)
     spec, welcome = h.join("s", "m", spectator=True, resume_after=2)
     assert welcome.first_tick == 3
     mirror.append(4, _tick_frame(4))

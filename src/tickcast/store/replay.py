@@ -78,7 +78,7 @@ class ReplayService:
             assert isinstance(part, ReplayRoom)
             room = part
         room.archive = LogArchive(self.log, self.match.id, first)
-        server.relay.adopt(room)
+        server.relay.add_room(room)
         self.room = room
         self._task = asyncio.get_running_loop().create_task(self._play(room))
 
