@@ -1,9 +1,9 @@
-"""Sans-I/O: a room's sequencer, members and slots, presence, history and desyncs.
+"""Sans-I/O: a room's sequencer, members and slots, presence and seq dedup, fan-out.
 
 Invariants (the spec's Sequencing, Ticks, Presence and Resume rules):
 
 - `next` is the number of the open tick: inputs accepted now go into it.
-  Ticks 1..next-1 have been produced, in order, once per `tick(now)` call
+  Ticks 1..next-1 have been produced, in order, once per `produce(now)` call
   while the room has members. A produced tick never changes.
 - A player's slot is assigned at its first join and stays the same for the
   room's lifetime; slots start at 1 (0 means spectator).
@@ -12,14 +12,16 @@ Invariants (the spec's Sequencing, Ticks, Presence and Resume rules):
   the reconnect grace. `members` counts members, `disconnected` those without
   a live connection; both change only in `_set_member` and `_set_connection`.
 - Each welcomed connection has one `Membership`, created by `join` and ended
-  only by the room (`_end`): a Leave, a drop, a newer connection of the same
+  only by the room (`detach`): a Leave, a drop, a newer connection of the same
   player, an eviction or the room's close. The session reaches its room through
   it and learns that it ended by its `active` flag; nothing else is written
   into a session from here.
 - An input is sequenced only if its seq is greater than the player's last
   sequenced seq; it is encoded once, at acceptance, into the open tick.
 - Each tick is encoded once; the same bytes go to every live session, players
-  first, then spectators, through their outboxes (which never block).
+  first, then spectators, through their outboxes (which never block). The
+  room keeps it in its `TickHistory` (`tickcast.history`) for resumes; state
+  hashes are judged by its `DesyncJudge` (`tickcast.desync`).
 
 Time enters only as the `now` argument: tests drive a room with a fake clock.
 """
@@ -28,18 +30,21 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
 from tickcast.config import Config
+from tickcast.desync import DesyncJudge
 from tickcast.errors import JoinRefused
+from tickcast.history import TickHistory
 from tickcast.outbox import Outbox, TickSource
 from tickcast.proto import pb
 from tickcast.security import InputGuard
 
 if TYPE_CHECKING:
+    from tickcast.restore import RoomState
     from tickcast.session import HelloRequest, Session
 
 log = logging.getLogger("tickcast.room")
@@ -201,17 +206,9 @@ class Room:
         self._inputs: list[bytes] = []
         self._joined: list[tuple[int, str]] = []
         self._left: list[int] = []
-        # history: tick n's frame at _ring[n % len]; an empty tick (no inputs,
-        # presence or desyncs: most ticks of a quiet room) is kept as b"" plus
-        # its 32-byte chain in _chains and rebuilt on demand (see frame())
-        self._ring: list[bytes | None] = [None] * config.history_ticks
-        self._chains = bytearray()
+        self.history = TickHistory(config.history_ticks, config.chain)
         self.chain = b""
-        self._hashes: dict[int, dict[int, bytes]] = {}
-        # ticks already judged, while hashes for them are still accepted: a hash
-        # resent (after a reconnect) must not open a second judgement of the tick
-        self._judged: set[int] = set()
-        self._desyncs: list[bytes] = []
+        self.desyncs = DesyncJudge(name, config.tick_rate)
         self.inputs_sequenced = 0
         # The room's clock: the time of its last tick or join. A dropped
         # connection's grace starts from it (at most one tick interval early),
@@ -228,87 +225,39 @@ class Room:
         return self.sent
 
     def first_kept(self) -> int:
-        ring_first = max(1, self.next - len(self._ring))
+        ring_first = self.history.first(self.next)
         if self.archive is not None:
             return min(ring_first, self.archive.first_kept())
         return ring_first
 
-    def ring_first(self) -> int:
-        """Number of the oldest tick in the in-memory ring."""
-        return max(1, self.next - len(self._ring))
-
     def frame(self, number: int) -> bytes | None:
-        f = self._ring[number % len(self._ring)]
-        if f or f is None:
-            return f
-        # an empty tick: its frame is determined by its number and chain
-        content = wire.encode_tick_content(number, b"")
-        if not self.config.chain:
-            return wire.encode_tick_frame(content)
-        at = (number - 1) % len(self._ring) * 32
-        return wire.encode_tick_frame(content, bytes(self._chains[at : at + 32]))
-
-    def _keep_chain(self, number: int, chain: bytes) -> None:
-        """Keep tick `number`'s chain (32 bytes, in a ring like `_ring`): about a
-        third of an empty tick's frame object, so a quiet room's history is small."""
-        chains = self._chains
-        at = (number - 1) % len(self._ring) * 32
-        if at == len(chains):
-            chains += chain
-        else:
-            chains[at : at + 32] = chain
+        return self.history.frame(number)
 
     def catchup_source(self) -> TickSource:
         """Where a resume or late join reads its catch-up from."""
         return self if self.archive is None else self.archive.reader(self)
 
     @classmethod
-    def restored(
-        cls,
-        name: str,
-        config: Config,
-        *,
-        last_tick: int,
-        chain: bytes,
-        players: Iterable[Player],
-        history: Iterable[tuple[int, bytes]],
-        now: float,
-    ) -> Room:
-        """A room rebuilt from its tick log after a restart: every member is
-        disconnected (its grace starts `now`), ticks go on after `last_tick`."""
+    def restored(cls, name: str, config: Config, state: RoomState, now: float) -> Room:
+        """A room rebuilt from its ticks (`restore.replay_ticks`: a restart, a
+        cluster takeover): every member is disconnected (its grace starts `now`),
+        ticks go on after `state.last_tick`. It takes `state`'s players over."""
         room = cls(name, config)
-        room.next = last_tick + 1
-        room.sent = last_tick
-        room.chain = chain
+        last = state.last_tick
+        room.next = last + 1
+        room.sent = last
+        room.chain = state.chain
         room.now = now
-        for p in players:
+        for p in state.players.values():
             member, p.member, p.membership = p.member, False, None
             room.players[p.id] = p
             room._next_slot = max(room._next_slot, p.slot + 1)
             room._set_member(p, member)
             p.disconnected_at = now
-        ring = room._ring
-        # _keep_chain fills _chains in tick order from tick 1; a room resuming at
-        # last_tick + 1 writes into the middle of it, so it must have its full size
-        room._chains = bytearray(32 * len(ring))
-        for number, frame in history:
-            if number > last_tick - len(ring):
-                ring[number % len(ring)] = frame
+        room.history.restore(state.history, last)
         return room
 
     # ------------------------------------------------------------ membership
-
-    def member_list(self) -> list[tuple[int, str]]:
-        """Members as of the last produced tick: joins in the open tick are not
-        in it yet, leaves in the open tick still are."""
-        nxt = self.next
-        ms = [
-            (p.slot, p.id)
-            for p in self.players.values()
-            if (p.member and p.join_tick < nxt) or (not p.member and p.left_tick == nxt)
-        ]
-        ms.sort()
-        return ms
 
     @property
     def needs_tick(self) -> bool:
@@ -384,9 +333,9 @@ class Room:
                 kept.append(entry)
         self._inputs = kept
 
-    def _end(self, m: Membership) -> None:
-        """End membership `m`: it receives no more ticks; its player (if any) is
-        disconnected, and stays a member for the reconnect grace."""
+    def detach(self, m: Membership) -> None:
+        """End membership `m` (its connection is gone, or going): it receives no
+        more ticks; its player (if any) keeps the slot for the reconnect grace."""
         if not m.active:
             return
         m.active = False
@@ -409,51 +358,17 @@ class Room:
         welcome = pb.Welcome(
             room=self.name, tick_rate=self.tick_rate, server_id=self.config.server_id
         )
-        n = hello.resume_after
-        if n > 0:
-            if n > last:
-                raise JoinRefused(
-                    f"tick {n} has not been sent (last is {last})", pb.REASON_RESUME_UNAVAILABLE
-                )
-            if n + 1 < self.first_kept() and n < last:
-                raise JoinRefused(
-                    f"tick {n + 1} is no longer kept (oldest kept is {self.first_kept()})",
-                    pb.REASON_RESUME_UNAVAILABLE,
-                )
-            first = n + 1
-        elif hello.full_history:
-            if self.first_kept() > 1:
-                raise JoinRefused(
-                    "the room's history is no longer complete "
-                    f"(oldest kept is {self.first_kept()})",
-                    pb.REASON_RESUME_UNAVAILABLE,
-                )
-            first = 1
-        else:
-            first = self.next
-            welcome.members.extend(pb.Member(slot=s, player_id=i) for s, i in self.member_list())
-        welcome.first_tick = first
-
+        first = welcome.first_tick = self._first_tick(hello, welcome)
         player: Player | None = None
-        replaced: Membership | None = None
         if not hello.spectator:
-            p = self.players.get(hello.player_id)
-            if n > 0 and (p is None or not p.member):
-                raise JoinRefused(
-                    "no membership to resume (the grace ran out)", pb.REASON_RESUME_UNAVAILABLE
-                )
-            if (p is None or not p.member) and self.members >= self.config.max_players:
-                raise JoinRefused(
-                    f"room {self.name!r} has {self.members} players", pb.REASON_ROOM_FULL
-                )
-            player = self._admit(p, hello.player_id)
+            player = self._player(hello)
             replaced = player.membership
             welcome.slot = player.slot
             welcome.last_seq = player.last_seq
-        if replaced is not None:
-            # the same player connected again: the older connection goes
-            self._end(replaced)
-            replaced.session.kick(pb.REASON_REPLACED, "the same player connected again")
+            if replaced is not None:
+                # the same player connected again: the older connection goes
+                self.detach(replaced)
+                replaced.session.kick(pb.REASON_REPLACED, "the same player connected again")
         m = Membership(self, session, player, first)
         if player is not None:
             self._set_connection(player, m)
@@ -469,6 +384,53 @@ class Room:
         session.joined(m)
         if first <= last:
             m.outbox.start_catchup(self.catchup_source(), first)
+
+    def _first_tick(self, hello: HelloRequest, welcome: pb.Welcome) -> int:
+        """The first tick a Hello gets (after a resume point, from tick 1, or the
+        open tick with the current members in `welcome`), or JoinRefused."""
+        last = self.sent
+        n = hello.resume_after
+        if n > 0:
+            if n > last:
+                raise JoinRefused(
+                    f"tick {n} has not been sent (last is {last})", pb.REASON_RESUME_UNAVAILABLE
+                )
+            if n + 1 < self.first_kept() and n < last:
+                raise JoinRefused(
+                    f"tick {n + 1} is no longer kept (oldest kept is {self.first_kept()})",
+                    pb.REASON_RESUME_UNAVAILABLE,
+                )
+            return n + 1
+        if hello.full_history:
+            if self.first_kept() > 1:
+                raise JoinRefused(
+                    "the room's history is no longer complete "
+                    f"(oldest kept is {self.first_kept()})",
+                    pb.REASON_RESUME_UNAVAILABLE,
+                )
+            return 1
+        # the members as of the last produced tick: joins in the open tick are not in
+        # it yet, leaves in the open tick still are
+        nxt = self.next
+        members = [
+            (p.slot, p.id)
+            for p in self.players.values()
+            if (p.member and p.join_tick < nxt) or (not p.member and p.left_tick == nxt)
+        ]
+        welcome.members.extend(pb.Member(slot=s, player_id=i) for s, i in sorted(members))
+        return nxt
+
+    def _player(self, hello: HelloRequest) -> Player:
+        """The member a player's Hello joins as (admitted now if it is not one),
+        or JoinRefused (a resume without a membership, a full room)."""
+        p = self.players.get(hello.player_id)
+        if hello.resume_after > 0 and (p is None or not p.member):
+            raise JoinRefused(
+                "no membership to resume (the grace ran out)", pb.REASON_RESUME_UNAVAILABLE
+            )
+        if (p is None or not p.member) and self.members >= self.config.max_players:
+            raise JoinRefused(f"room {self.name!r} has {self.members} players", pb.REASON_ROOM_FULL)
+        return self._admit(p, hello.player_id)
 
     # ------------------------------------------------------------ from sessions
 
@@ -488,60 +450,27 @@ class Room:
         p = m.player
         if m.active and p is not None and p.membership is m:
             self._drop_membership(p)
-        self._end(m)
-
-    def detach(self, m: Membership) -> None:
-        """The connection is gone: `m` ends; its player keeps the slot for the
-        reconnect grace."""
-        self._end(m)
+        self.detach(m)
 
     def state_hash(self, player: Player, tick: int, digest: bytes) -> None:
-        """Record a member's state hash for `tick`; compare once all have reported."""
-        last = self.next - 1
-        window = 2 * self.tick_rate
-        if not player.member or tick > last or tick + window < last or tick < 1:
+        """Record a member's state hash for `tick`; judge once all have reported."""
+        if not player.member:
             return
-        if tick in self._judged:
-            return
-        reports = self._hashes.get(tick)
-        if reports is None:
-            reports = self._hashes[tick] = {}
-        if player.slot in reports:
-            return
-        reports[player.slot] = digest
+        reports = self.desyncs.report(player.slot, tick, digest, self.next - 1)
         # the count is a quick first check; a reporter that left or dropped since
         # must not stand in for a connected member that has not reported yet
-        if len(reports) >= self.members - self.disconnected and all(
-            p.slot in reports
-            for p in self.players.values()
-            if p.member and p.membership is not None
+        if (
+            reports is not None
+            and len(reports) >= self.members - self.disconnected
+            and all(
+                p.slot in reports
+                for p in self.players.values()
+                if p.member and p.membership is not None
+            )
         ):
-            self._judge(tick)
-
-    def _judge(self, tick: int) -> None:
-        reports = self._hashes.pop(tick, None)
-        self._judged.add(tick)
-        if not reports or len(reports) < 2:
-            return
-        counts = Counter(reports.values())
-        if len(counts) < 2:
-            return
-        top, top_n = counts.most_common(1)[0]
-        if top_n * 2 > len(reports):
-            minority = sorted(s for s, h in reports.items() if h != top)
-        else:  # no majority: nobody can be called right
-            minority = sorted(reports)
-        log.warning("desync in room %s at tick %d: slots %s", self.name, tick, minority)
-        self._desyncs.append(wire.encode_desync(tick, minority))
+            self.desyncs.judge(tick)
 
     # ------------------------------------------------------------ the tick
-
-    def tick(self, now: float) -> TickRecord | None:
-        """Produce the open tick and deliver it at once (no tick log in between)."""
-        record = self.produce(now)
-        if record is not None:
-            self.deliver(record)
-        return record
 
     def produce(self, now: float) -> TickRecord | None:
         """Close the open tick: expire graces, encode it once, keep it for resume.
@@ -557,14 +486,10 @@ class Room:
                 if p.member and p.membership is None and now - p.disconnected_at >= grace:
                     log.info("room %s: player %s left (reconnect grace over)", self.name, p.id)
                     self._drop_membership(p)
-        if self._hashes:
-            oldest_kept = self.next - 2 * self.tick_rate
-            for t in [t for t in self._hashes if t < oldest_kept]:
-                self._judge(t)
-        if self._judged:
-            # state_hash() refuses these ticks from now on anyway
-            self._judged = {t for t in self._judged if t >= self.next - 2 * self.tick_rate}
-        if not self.needs_tick:
+        judge = self.desyncs
+        if judge.active:
+            judge.expire(self.next)
+        if not (self.members or self._left):  # (needs_tick)
             return None
         number = self.next
         self.next = number + 1
@@ -576,8 +501,7 @@ class Room:
         chain = b""
         if self.config.chain:
             chain = self.chain = wire.next_chain(self.chain, content)
-            self._keep_chain(number, chain)
-        desyncs = b"".join(self._desyncs) if self._desyncs else b""
+        desyncs = judge.take() if judge.found else b""
         # non-empty lists go to the record and the room starts new ones (its empty
         # ones stay the room's: the record gets () instead)
         if pieces:
@@ -586,19 +510,16 @@ class Room:
             self._joined = []
         if left:
             self._left = []
-        if desyncs:
-            self._desyncs = []
-        ring = self._ring
         empty = not (inputs or joined or left or desyncs)
         if empty and self.config.skip_empty_ticks:
-            ring[number % len(ring)] = None
+            self.history.keep(number, None, chain)
             if self._in_flight:
                 self._in_flight.append(-number)
             else:
                 self.sent = number
             return None
         frame = wire.encode_tick_frame(content, chain, desyncs)
-        ring[number % len(ring)] = b"" if empty else frame  # b"": rebuilt by frame()
+        self.history.keep(number, b"" if empty else frame, chain)  # b"": rebuilt from chain
         self._in_flight.append(number)
         return TickRecord(
             self, number, frame, joined or (), left or (), len(pieces), chain, empty
@@ -614,8 +535,13 @@ class Room:
             self.sent = in_flight.popleft()
             while in_flight and in_flight[0] < 0:  # empty ticks skipped after it
                 self.sent = -in_flight.popleft()
-            if self._waiting:
-                self._start_waiting(self.sent)
+            waiting = self._waiting
+            if waiting:  # fresh joiners whose first tick is delivered now start receiving
+                sent = self.sent
+                self._waiting = [m for m in waiting if m.first_tick > sent]
+                for m in waiting:
+                    if m.first_tick <= sent:
+                        (self.live if m.player is not None else self.spectators).append(m.outbox)
         self._fan_out(record.frame)
 
     def _fan_out(self, frame: bytes) -> None:
@@ -637,15 +563,6 @@ class Room:
                 if m is not None:
                     m.session.fell_behind()
 
-    def _start_waiting(self, number: int) -> None:
-        keep: list[Membership] = []
-        for m in self._waiting:
-            if m.first_tick <= number:
-                (self.live if m.player is not None else self.spectators).append(m.outbox)
-            else:
-                keep.append(m)
-        self._waiting = keep
-
     def sessions(self) -> list[Session]:
         """The live sessions of the room, in the order they joined."""
         return [m.session for m in self._memberships.values()]
@@ -654,3 +571,19 @@ class Room:
         """Kick every session of the room (ROOM_CLOSED, SERVER_SHUTDOWN)."""
         for m in list(self._memberships.values()):
             m.session.kick(reason, detail)
+
+
+class FedRoom(Room):
+    """A room whose ticks are built elsewhere (a cluster owner's stream, a
+    recording) and handed to `play`: no sequencer and no members, so the relay
+    never produces a tick for it; its history and fan-out are a room's."""
+
+    def play(self, number: int, frame: bytes) -> None:
+        """Tick `number` arrived: keep it and send it to the room's connections.
+        A number already played is ignored (a stream read twice)."""
+        if number < self.next:
+            return
+        self.history.feed(self.next, number, frame)
+        self.next = number + 1
+        self.sent = number
+        self._fan_out(frame)

@@ -322,6 +322,16 @@ def decode_server_frame_body(body: bytes) -> pb.ServerMessage:
     return msg
 
 
+def decode_tick_frame(frame: bytes) -> pb.Tick:
+    """Parse an encoded tick frame (length prefix + ServerMessage{tick}) with the
+    generated code: for frames read back once (a restore, the tools), never for one
+    the room just built (its `TickRecord` says what is in it)."""
+    msg = decode_server_frame_body(frame[prefix_length(frame) :])
+    if not msg.HasField("tick"):
+        raise ValueError("frame is not a Tick")
+    return msg.tick
+
+
 def kick_frame(reason: int, detail: str = "", redirect: str = "") -> bytes:
     """A complete frame of `ServerMessage{kick}`."""
     return encode_server_message(

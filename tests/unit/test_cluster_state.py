@@ -107,9 +107,9 @@ def test_mirror_appends_in_order_and_blanks_skipped_ticks() -> None:
     h.relay.add_room(mirror)
     spec, welcome = h.join("s", "m", spectator=True, resume_after=2)
     assert welcome.first_tick == 3
-    mirror.append(4, _tick_frame(4))
-    mirror.append(4, _tick_frame(4))  # read twice: sent once
-    mirror.append(6, _tick_frame(6))
+    mirror.play(4, _tick_frame(4))
+    mirror.play(4, _tick_frame(4))  # read twice: sent once
+    mirror.play(6, _tick_frame(6))
     assert mirror.frame(5) is None and mirror.last_sent() == 6
     assert [t.number for t in spec.ticks()] == [3, 4, 6]
     # a spectator cannot resume from before what the stream still held

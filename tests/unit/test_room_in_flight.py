@@ -94,13 +94,17 @@ def test_skipped_empty_ticks_count_as_sent_once_what_is_before_them_is() -> None
 
 
 def tick_frame(room: Room, now: float) -> bytes | None:
-    """Room.tick's frame (its record's), None if nothing was produced."""
-    record = room.tick(now)
-    return record.frame if record is not None else None
+    """Produce a tick and deliver it at once (no tick log): its frame, or None."""
+    record = room.produce(now)
+    if record is None:
+        return None
+    room.deliver(record)
+    return record.frame
 
 
 def test_a_restored_room_goes_on_with_the_same_chain_and_rebuilds_empty_ticks() -> None:
     from tickcast.config import Config
+    from tickcast.restore import RoomState
     from tickcast.room import Player
     from tickcast.store.log import tick_of_frame
 
@@ -117,10 +121,8 @@ def test_a_restored_room_goes_on_with_the_same_chain_and_rebuilds_empty_ticks() 
         history.append((n, frame))
     member = Player("ada", 1)
     member.member, member.join_tick = True, 1
-    restored = Room.restored(
-        "r", config, last_tick=50, chain=original.chain, players=[member],
-        history=history, now=5.0,
-    )  # fmt: skip
+    state = RoomState(last_tick=50, chain=original.chain, players={1: member}, history=history)
+    restored = Room.restored("r", config, state, now=5.0)
     for n in range(51, 56):
         expected = tick_frame(original, n / 10)
         got = tick_frame(restored, n / 10)

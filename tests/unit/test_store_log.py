@@ -11,6 +11,7 @@ import pytest
 
 from tickcast import wire
 from tickcast.config import Config
+from tickcast.restore import replay_ticks
 from tickcast.room import Room
 from tickcast.store.log import (
     Cycle,
@@ -20,7 +21,6 @@ from tickcast.store.log import (
     Presence,
     TickLog,
     iter_ticks,
-    rebuild_room_state,
     tick_of_frame,
 )
 from tickcast.store.sqlite import SQLiteTickLog
@@ -100,7 +100,7 @@ def test_a_failed_cycle_writes_nothing(tmp_path: Path) -> None:
     tick_log.close()
 
 
-def test_rebuild_room_state_replays_presence_seqs_and_chain() -> None:
+def test_replaying_the_ticks_rebuilds_presence_seqs_and_chain() -> None:
     room, frames = frames_of_a_match(40)
     lg = MemoryTickLog()
     lg.write_cycle(
@@ -111,10 +111,10 @@ def test_rebuild_room_state_replays_presence_seqs_and_chain() -> None:
     )
     info = lg.match(1)
     assert info is not None
-    state = rebuild_room_state(info, iter_ticks(lg, 1, chunk=7), keep=10)
+    state = replay_ticks(iter_ticks(lg, 1, chunk=7), keep=10)
     assert state.last_tick == 40
     assert state.chain == room.chain == tick_of_frame(frames[-1]).chain
-    assert [p.player_id for p in state.members] == ["ada"]
+    assert [p.id for p in state.members] == ["ada"]
     assert state.players[1].last_seq == 40 and state.players[2].left_tick == 5
     assert state.history == [(n, frames[n - 1]) for n in range(31, 41)]
 

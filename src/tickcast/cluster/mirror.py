@@ -10,7 +10,8 @@ from redis.exceptions import RedisError
 
 from tickcast.cluster.shared import RETRY_SECONDS, Node
 from tickcast.config import Config
-from tickcast.room import Room
+from tickcast.restore import RoomState
+from tickcast.room import FedRoom, Room
 
 log = logging.getLogger("tickcast.cluster")
 
@@ -18,8 +19,8 @@ MIRROR_BLOCK_MS = 500
 """How long one XREAD of a spectator mirror waits for new ticks."""
 
 
-class MirrorRoom(Room):
-    """A room with no sequencer: ticks come from the owner's stream (`append`).
+class MirrorRoom(FedRoom):
+    """A room fed from the owner's stream (`play`, as the stream's ticks arrive).
 
     It never has members (a player's Hello goes through placement, which
     acquires the room or redirects), so the relay never produces a tick for
@@ -34,9 +35,7 @@ class MirrorRoom(Room):
     ) -> MirrorRoom:
         """A mirror that starts after the newest of `history` (the stream's tail)."""
         last = history[-1][0] if history else 0
-        mirror = cls.restored(
-            name, config, last_tick=last, chain=b"", players=[], history=history, now=now
-        )
+        mirror = cls.restored(name, config, RoomState(last_tick=last, history=history), now)
         assert isinstance(mirror, MirrorRoom)
         mirror.floor = history[0][0] if history else 1
         mirror.created_at = now
@@ -44,18 +43,6 @@ class MirrorRoom(Room):
 
     def first_kept(self) -> int:
         return max(self.floor, super().first_kept())
-
-    def append(self, number: int, frame: bytes) -> None:
-        """Tick `number` arrived from the stream: keep it and send it to the spectators."""
-        if number < self.next:
-            return  # read twice (a re-read after a Redis error): already sent
-        ring = self._ring
-        for skipped in range(max(self.next, number - len(ring) + 1), number):
-            ring[skipped % len(ring)] = None  # empty ticks the owner skipped
-        ring[number % len(ring)] = frame
-        self.next = number + 1
-        self.sent = number
-        self._fan_out(frame)
 
 
 class Mirrors:
@@ -94,8 +81,8 @@ class Mirrors:
                 node.redis_failed("mirror", exc)
                 await asyncio.sleep(RETRY_SECONDS * 5)
                 continue
-            for number, frame in ticks:
-                mirror.append(number, frame)
+            for number, frame in ticks:  # (a re-read after a Redis error: played once)
+                mirror.play(number, frame)
         if self.mirrors.get(name, (None,))[0] is mirror:
             del self.mirrors[name]
 

@@ -14,13 +14,12 @@ calls writes on its writer thread and short chunked reads on the loop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from tickcast import wire
 from tickcast.errors import StoreError as StoreError  # re-exported: it lives with the others
-from tickcast.proto import pb
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,33 +120,6 @@ class MatchInfo:
         return self.ended_at is None
 
 
-@dataclass(slots=True)
-class PlayerState:
-    """A player of a match, rebuilt from its ticks."""
-
-    player_id: str
-    slot: int
-    last_seq: int = 0
-    member: bool = False
-    join_tick: int = 0
-    left_tick: int = 0
-
-
-@dataclass(slots=True)
-class RoomState:
-    """What a room needs to go on after a restart (see `rebuild_room_state`)."""
-
-    match: MatchInfo
-    last_tick: int = 0
-    chain: bytes = b""
-    players: dict[int, PlayerState] = field(default_factory=dict)  # by slot
-    history: list[tuple[int, bytes]] = field(default_factory=list)  # the newest ticks
-
-    @property
-    def members(self) -> list[PlayerState]:
-        return [p for p in self.players.values() if p.member]
-
-
 class TickLog(Protocol):
     """A durable (or not) record of matches. See the module docstring."""
 
@@ -198,48 +170,8 @@ def iter_ticks(
         n = rows[-1][0] + 1
 
 
-def tick_of_frame(frame: bytes) -> pb.Tick:
-    """Parse a stored tick frame (length prefix + ServerMessage{tick})."""
-    msg = wire.decode_server_frame_body(frame[wire.prefix_length(frame) :])
-    if not msg.HasField("tick"):
-        raise ValueError("frame is not a Tick")
-    return msg.tick
-
-
-def rebuild_room_state(
-    match: MatchInfo, ticks: Iterable[tuple[int, bytes]], keep: int
-) -> RoomState:
-    """Replay a match's ticks: slots, membership, last seq of each player, the chain,
-    and the newest `keep` frames (for the ring). Streams: memory is O(keep + players)."""
-    state = RoomState(match)
-    players = state.players
-    history = state.history
-    for number, frame in ticks:
-        tick = tick_of_frame(frame)
-        for m in tick.joined:
-            p = players.get(m.slot)
-            if p is None:
-                p = players[m.slot] = PlayerState(m.player_id, m.slot)
-            p.member = True
-            p.join_tick = number
-            p.left_tick = 0
-        for slot in tick.left:
-            p = players.get(slot)
-            if p is not None:
-                p.member = False
-                p.left_tick = number
-        for i in tick.inputs:
-            p = players.get(i.slot)
-            if p is not None and i.seq > p.last_seq:
-                p.last_seq = i.seq
-        state.last_tick = number
-        state.chain = tick.chain
-        history.append((number, frame))
-        if len(history) > 2 * keep:
-            del history[: len(history) - keep]
-    if len(history) > keep:
-        del history[: len(history) - keep]
-    return state
+tick_of_frame = wire.decode_tick_frame
+"""Parse a stored tick frame (length prefix + ServerMessage{tick})."""
 
 
 @dataclass(slots=True)

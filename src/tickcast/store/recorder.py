@@ -11,7 +11,7 @@ relay hands it each cycle instead of delivering it; the writer commits it in
 one transaction and then asks the loop to deliver it. So no client receives a
 tick the log does not have, and the loop never waits for the disk. At start it
 restores every match still open in the log (the process died, or shut down,
-with members in the room) by replaying its ticks (`rebuild_room_state`): rooms
+with members in the room) by replaying its ticks (`restore.replay_ticks`): rooms
 with members wait for them for the reconnect grace, and a match without
 members is ended at once.
 
@@ -55,7 +55,8 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 from tickcast.config import Config
 from tickcast.errors import reason_name
 from tickcast.proto import pb
-from tickcast.room import Player, Room, TickRecord
+from tickcast.restore import replay_ticks
+from tickcast.room import Room, TickRecord
 from tickcast.store.log import (
     Cycle,
     Kick,
@@ -65,7 +66,6 @@ from tickcast.store.log import (
     StoreError,
     TickLog,
     iter_ticks,
-    rebuild_room_state,
     tick_of_frame,
 )
 
@@ -140,7 +140,7 @@ class LogCatchup:
 
     def frame(self, number: int) -> bytes | None:
         room = self.room
-        ring_first = room.ring_first()
+        ring_first = room.history.first(room.next)
         if number >= ring_first:
             self._chunk = {}
             return room.frame(number)
@@ -541,9 +541,7 @@ class Recorder(LogWriter):
             if not match.live:
                 continue
             try:
-                state = rebuild_room_state(
-                    match, iter_ticks(self.reader, match.id), self.config.history_ticks
-                )
+                state = replay_ticks(iter_ticks(self.reader, match.id), self.config.history_ticks)
             except Exception as exc:  # a frame that does not decode: not restorable
                 log.error(
                     "match %d (room %s) cannot be restored: %s; it is ended, its ticks are "
@@ -558,21 +556,8 @@ class Recorder(LogWriter):
             if not state.members or match.room in relay.rooms:
                 ends.append(MatchEnd(match.id, time.time(), "no members at restart"))
                 continue
-            players = []
-            for ps in state.players.values():
-                p = Player(ps.player_id, ps.slot)
-                p.last_seq, p.member = ps.last_seq, ps.member
-                p.join_tick, p.left_tick = ps.join_tick, ps.left_tick
-                players.append(p)
-            room = Room.restored(
-                match.room,
-                self.config,
-                last_tick=state.last_tick,
-                chain=state.chain,
-                players=players,
-                history=state.history,
-                now=now,
-            )
+            last, members = state.last_tick, len(state.members)
+            room = Room.restored(match.room, self.config, state, now)
             room.archive = LogArchive(self.reader, match.id)
             self._matches[room] = match.id
             relay.add_room(room)
@@ -582,8 +567,8 @@ class Recorder(LogWriter):
                 "to come back",
                 match.room,
                 match.id,
-                state.last_tick,
-                len(state.members),
+                last,
+                members,
                 self.config.reconnect_grace,
             )
         if ends:
