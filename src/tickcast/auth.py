@@ -1,4 +1,4 @@
-"""Signed tokens (the spec's Tokens rule) and the `tickcast token` command.
+"""Signed tokens (the spec's Tokens rule); `tickcast token` (in `tickcast.cli`) mints them.
 
 A token is an HS256 JWT with `sub` (must equal `Hello.player_id`), `exp`
 (required) and optionally `room` (must equal the room joined). Verification is
@@ -23,7 +23,6 @@ import argparse
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +30,6 @@ from typing import Any
 
 import jwt
 
-from tickcast.cli import command
 from tickcast.config import Config
 from tickcast.errors import ConfigError, TokenRejected
 from tickcast.security import is_loopback
@@ -182,35 +180,3 @@ def parse_ttl(text: str) -> float:
     if not m or float(m.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"not a duration like 90s, 15m, 1h or 7d: {text!r}")
     return float(m.group(1)) * _UNIT[m.group(2)]
-
-
-# ---------------------------------------------------------------- tickcast token
-
-
-def _token_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--player", required=True, help="player id (the token's sub)")
-    p.add_argument("--room", default=None, help="room the token is limited to (optional)")
-    p.add_argument("--ttl", type=parse_ttl, default=3600.0, help="lifetime, e.g. 90s, 15m, 1h")
-    p.add_argument(
-        "--secret-file",
-        default=os.environ.get("TICKCAST_SECRET_FILE", ""),
-        help=f"secret file (the first secret signs); else {SECRET_ENV} from the environment",
-    )
-
-
-@command("token", _token_args)
-def cmd_token(args: argparse.Namespace) -> int:
-    """Mint a signed token for development and tests."""
-    try:
-        secrets = load_secrets(Config(secret_file=args.secret_file, port=0))
-    except ConfigError as exc:
-        print(f"tickcast token: error: {exc}", file=sys.stderr)
-        return 2
-    if not secrets:
-        print(
-            f"tickcast token: error: no secret: pass --secret-file or set {SECRET_ENV}",
-            file=sys.stderr,
-        )
-        return 2
-    print(mint(secrets[0], args.player, args.room, args.ttl))
-    return 0
