@@ -14,6 +14,8 @@ Workloads (`--workload`):
   (Session input path, Room.submit, produce, deliver, Outbox.offer);
 - `quiet`: 64 rooms x 2 players, no inputs, `skip_empty_ticks` (the produce path
   of an empty tick that is not sent);
+- `fanout`: 16 rooms x 8 players, no inputs: every tick an empty frame sent to
+  every member (produce and fan-out, without the input path);
 - `recorded`: `inputs` with a tick log between produce and deliver that
   delivers at once (the write-before-send seam, without a disk).
 Only the sans-I/O core runs: sinks are C callables that do nothing. The loop
@@ -69,6 +71,7 @@ def run(workload: str, ticks: int) -> int:
     quiet = workload == "quiet"
     rooms, per_room = (64, 2) if quiet else (16, 8)
     relay = Relay(Config(tick_rate=30, server_id="bench", skip_empty_ticks=quiet))
+    silent = workload in ("quiet", "fanout")
     if workload == "recorded":
         relay.recorder = InstantLog(relay)  # type: ignore[assignment]
     now = 0.0
@@ -84,7 +87,7 @@ def run(workload: str, ticks: int) -> int:
     observe = None if hasattr(relay, "tick_seconds") else Histogram().observe
     for t in range(ticks):
         now += 1 / 30
-        if not quiet:
+        if not silent:
             f = frames[t]
             for s in sessions:
                 s.data_received(f, now)
@@ -97,7 +100,7 @@ def run(workload: str, ticks: int) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workload", choices=["inputs", "quiet", "recorded"], default="inputs")
+    ap.add_argument("--workload", choices=["inputs", "quiet", "fanout", "recorded"], default="inputs")
     ap.add_argument("--ticks", type=int, default=300)
     a = ap.parse_args()
     print("members", run(a.workload, a.ticks))

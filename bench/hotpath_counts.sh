@@ -9,7 +9,7 @@ count() {
         "$py" bench/hotpath.py --workload "$1" --ticks "$2" 2>&1 |
         sed -n 's/.*I *refs: *//p' | tr -d ,
 }
-for w in inputs quiet recorded; do
+for w in inputs quiet fanout recorded; do
     a=$(count $w 100)
     b=$(count $w 300)
     echo "$w: $(( (b - a) / 200 )) instructions per tick cycle"

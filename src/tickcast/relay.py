@@ -227,15 +227,14 @@ class Relay:
             if phase is not None and room.phase != phase:
                 continue
             try:
-                if room.needs_tick:
-                    record = room.produce(now)
-                    if record is not None:
-                        records.append(record)
+                record = room.produce(now)  # None when it needs no tick
+                if record is not None:
+                    records.append(record)
             except Exception:
                 log.exception("room %s failed to produce a tick", name)
                 failed.append(name)
                 continue
-            if room.empty:
+            if not room.members and not room.spectators:  # room.empty, inline
                 gone.append(room)
         for room in gone:
             self.remove_room(room, "empty")  # the recorder hears of it with the cycle
