@@ -529,14 +529,9 @@ class Room:
         self._in_flight.append(number)
         # built without a call to __init__ (a third cheaper): once per room per tick
         record = _new_record(TickRecord)
-        record.room = self
-        record.number = number
-        record.frame = frame
-        record.joined = joined or ()
-        record.left = left or ()
-        record.inputs = len(pieces)
-        record.chain = chain
-        record.empty = empty
+        record.room, record.number, record.frame = self, number, frame
+        record.joined, record.left, record.inputs = joined or (), left or (), len(pieces)
+        record.chain, record.empty = chain, empty
         return record
 
     def deliver(self, record: TickRecord) -> None:

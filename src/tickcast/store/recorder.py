@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import statistics
 import sys
 import threading
 import time
@@ -57,6 +56,7 @@ from tickcast.errors import reason_name
 from tickcast.proto import pb
 from tickcast.restore import replay_ticks
 from tickcast.room import Room, TickRecord
+from tickcast.stats import percentile
 from tickcast.store.log import (
     Cycle,
     Kick,
@@ -231,10 +231,10 @@ class LogWriter:
         )
         for name, values in [("record-to-deliver delay", self.delays), *self.stages.items()]:
             if len(values) >= 2:
-                q = statistics.quantiles(values, n=100)
+                ordered = sorted(values)
                 text += (
-                    f"; {name} p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
-                    f"max {max(values) * 1e3:.2f} ms"
+                    f"; {name} p50 {percentile(ordered, 50) * 1e3:.2f} ms, "
+                    f"p99 {percentile(ordered, 99) * 1e3:.2f} ms, max {ordered[-1] * 1e3:.2f} ms"
                 )
         return text
 
