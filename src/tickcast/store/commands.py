@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from tickcast.cli import command, run_async, setup_logging
+from tickcast.cli import run_async, setup_logging
 from tickcast.config import Config
 from tickcast.errors import ConfigError
 from tickcast.store.log import MatchInfo, StoreError, TickLog
@@ -33,7 +33,7 @@ def _data_dir_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _match_flags(p: argparse.ArgumentParser) -> None:
+def match_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("match", type=int, metavar="MATCH", help="match id (see `tickcast matches`)")
     _data_dir_flag(p)
 
@@ -74,12 +74,11 @@ def _when(t: float | None) -> str:
 # ---------------------------------------------------------------- matches
 
 
-def _matches_flags(p: argparse.ArgumentParser) -> None:
+def matches_args(p: argparse.ArgumentParser) -> None:
     _data_dir_flag(p)
     p.add_argument("--json", action="store_true", help="one JSON array instead of a table")
 
 
-@command("matches", _matches_flags)
 def cmd_matches(args: argparse.Namespace) -> int:
     """List the recorded matches."""
     try:
@@ -131,13 +130,12 @@ def cmd_matches(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- export / verify
 
 
-def _export_flags(p: argparse.ArgumentParser) -> None:
-    _match_flags(p)
+def export_args(p: argparse.ArgumentParser) -> None:
+    match_args(p)
     p.add_argument("--format", choices=["ndjson"], default="ndjson", help="output format")
     p.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
 
 
-@command("export", _export_flags)
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a match's ticks, one JSON object per line (payloads base64, chain hex)."""
     try:
@@ -154,7 +152,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("verify", _match_flags)
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check a match's chain end to end; report the first bad tick (exit 1) if any."""
     try:
@@ -184,14 +181,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- replay
 
 
-def _replay_flags(p: argparse.ArgumentParser) -> None:
-    _match_flags(p)
+def replay_args(p: argparse.ArgumentParser) -> None:
+    match_args(p)
     p.add_argument("--speed", type=float, default=1.0, help="playback speed (2 = twice as fast)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=7777, help="TCP port (0 picks a free one)")
 
 
-@command("replay", _replay_flags)
 def cmd_replay(args: argparse.Namespace) -> int:
     """Serve a recorded match as a live, watch-only room (join it as a spectator)."""
     if args.speed <= 0:

@@ -31,8 +31,8 @@ from tickcast.store.log import (
     Cycle,
     Kick,
     MatchInfo,
+    Presence,
     StoreError,
-    tick_of_frame,
 )
 
 DB_NAME = "ticks.sqlite3"
@@ -251,7 +251,8 @@ class SQLiteTickLog:
                 )
             if cycle.ticks:
                 self._insert_ticks(cycle.ticks)
-                self._presence(cycle.ticks)
+            if cycle.presence:
+                self._presence(cycle.presence)
             if cycle.kicks:
                 db.executemany(
                     "INSERT INTO kicks VALUES (?, ?, ?, ?, ?)",
@@ -289,29 +290,20 @@ class SQLiteTickLog:
                     _INSERT_TICKS[len(chunk)] = sql
             self.db.execute(sql, [v for row in chunk for v in row])
 
-    def _presence(self, ticks: list[tuple[int, int, bytes]]) -> None:
-        """Presence rows, from the frames themselves (off the loop, on the writer thread).
-
-        A tick with presence has a `joined` (tag 0x1a) or `left` (0x22) field after its
-        inputs: a cheap byte test keeps the parse off the common, presence-free tick."""
+    def _presence(self, changes: list[Presence]) -> None:
+        """Presence rows, as the rooms recorded them (never parsed from the frames)."""
         rows: list[tuple[int, int, int, str, str]] = []
-        for match_id, number, frame in ticks:
-            if b"\x1a" not in frame and b"\x22" not in frame:
-                continue
-            tick = tick_of_frame(frame)
-            for m in tick.joined:
-                rows.append((match_id, number, m.slot, m.player_id, "join"))
-            for slot in tick.left:
-                rows.append((match_id, number, slot, "", "leave"))
-        if rows:
-            self.db.executemany("INSERT INTO presence VALUES (?, ?, ?, ?, ?)", rows)
-            for match_id in {r[0] for r in rows if r[4] == "join"}:
-                self.db.execute(
-                    "UPDATE matches SET players = (SELECT group_concat(player_id, ',') FROM "
-                    "(SELECT player_id FROM presence WHERE match_id = ? AND event = 'join' "
-                    "GROUP BY player_id ORDER BY MIN(rowid))) WHERE id = ?",
-                    (match_id, match_id),
-                )
+        for p in changes:
+            rows.extend((p.match_id, p.tick, slot, pid, "join") for slot, pid in p.joined)
+            rows.extend((p.match_id, p.tick, slot, "", "leave") for slot in p.left)
+        self.db.executemany("INSERT INTO presence VALUES (?, ?, ?, ?, ?)", rows)
+        for match_id in {r[0] for r in rows if r[4] == "join"}:
+            self.db.execute(
+                "UPDATE matches SET players = (SELECT group_concat(player_id, ',') FROM "
+                "(SELECT player_id FROM presence WHERE match_id = ? AND event = 'join' "
+                "GROUP BY player_id ORDER BY MIN(rowid))) WHERE id = ?",
+                (match_id, match_id),
+            )
 
     # ------------------------------------------------------------ reads
 
