@@ -60,6 +60,7 @@ def subcommands() -> list[Subcommand]:
         Subcommand("export", store.export_args, store.cmd_export),
         Subcommand("verify", store.match_args, store.cmd_verify),
         Subcommand("replay", store.replay_args, store.cmd_replay),
+        Subcommand("migrate", store.migrate_args, store.cmd_migrate),
         Subcommand("drain", cluster.drain_args, cluster.cmd_drain),
     ]
 

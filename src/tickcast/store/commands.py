@@ -242,7 +242,10 @@ async def _replay(config: Config, log: TickLog, match: MatchInfo, speed: float) 
 # ---------------------------------------------------------------- migrate
 
 
-@command("migrate", _data_dir_flag)
+def migrate_args(p: argparse.ArgumentParser) -> None:
+    _data_dir_flag(p)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Convert the data dir's SQLite tick log (ticks.sqlite3) into the segment log."""
     try:
