@@ -16,7 +16,6 @@ import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -26,6 +25,7 @@ from tickcast.errors import ConfigError
 from tickcast.http import appkeys as keys
 from tickcast.http.openapi import openapi_document
 from tickcast.proto import pb
+from tickcast.redact import REDACTED, redact_url
 from tickcast.room import Room
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from tickcast.session import Session
 
 SECRET_WORDS = ("token", "secret", "password")
-REDACTED = "<redacted>"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -105,26 +104,15 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def redacted_config(config: Config) -> dict[str, Any]:
+    """The configuration as /api/server shows it: secrets and URL passwords hidden."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         secret = any(w in f.name for w in SECRET_WORDS) and not f.name.endswith("_file")
         if isinstance(value, str):
-            value = redacted_url(value)
+            value = redact_url(value)
         out[f.name] = REDACTED if secret and value else value
     return out
-
-
-def redacted_url(value: str) -> str:
-    """A URL with its password hidden: `--cluster redis://:pw@host:6379/0` carries
-    the Redis password. Anything else is returned as it is."""
-    if "://" not in value or "@" not in value:
-        return value
-    parts = urlsplit(value)
-    if parts.password is None:
-        return value
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}"))
 
 
 def _session_view(s: Session) -> dict[str, Any]:
