@@ -5,7 +5,10 @@ Access: with an admin token configured (`--admin-token-file`,
 without one, the API answers only to loopback peers, so a server that nobody
 configured is not manageable from the network. `/api/openapi.json` (the
 description of this API) is public. The decision is `admin_access`, a pure
-function, so it can be tested for peers a test cannot connect from.
+function, so it can be tested for peers a test cannot connect from. The
+dashboard's live feed (`/dashboard/events`: room names, player ids) has the
+same access. Before this check, `crosssite.py` has refused foreign `Host`s and
+cross-site state changes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from tickcast.session import Session
 
 SECRET_WORDS = ("token", "secret", "password")
+GUARDED_PATHS = ("/api/", "/dashboard/events")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -82,10 +86,16 @@ def admin_access(peer_host: str | None, authorization: str | None, token: str) -
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path.startswith("/api/") and path != "/api/openapi.json":
+    if path.startswith(GUARDED_PATHS) and path != "/api/openapi.json":
         status = admin_access(
             request.remote, request.headers.get("Authorization"), request.app[keys.ADMIN_TOKEN]
         )
+        if status != 200:
+            request.app[keys.REFUSALS].refuse(
+                "admin_auth", request.remote or "",
+                f"{request.method} {path}: "
+                + ("no valid admin token" if status == 401 else "not loopback, no token set"),
+            )
         if status == 401:
             return web.json_response(
                 {"error": "a valid admin bearer token is required"},
