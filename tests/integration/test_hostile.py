@@ -649,6 +649,11 @@ def open_descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def process_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
 async def test_290_slow_http_heads_against_300_descriptors(tmp_path: Path) -> None:
     """Issue 15's HTTP slowloris: 290 connections that send a request line and then
     one header line every 5 s, against a default server limited to 300 descriptors.
@@ -658,6 +663,7 @@ async def test_290_slow_http_heads_against_300_descriptors(tmp_path: Path) -> No
     timeout), and honest players and requests are served throughout."""
     async with serve_process(tmp_path, descriptors=300) as (proc, tcp, http):
         base_fds = open_descriptors(proc.pid)
+        base_rss = peak_rss = process_rss_mb(proc.pid)
         started = time.monotonic()
         closed_after: dict[int, float] = {}
         slow: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -685,9 +691,10 @@ async def test_290_slow_http_heads_against_300_descriptors(tmp_path: Path) -> No
         peak_fds = base_fds
 
         async def sample_fds() -> None:
-            nonlocal peak_fds
+            nonlocal peak_fds, peak_rss
             while True:
                 peak_fds = max(peak_fds, open_descriptors(proc.pid))
+                peak_rss = max(peak_rss, process_rss_mb(proc.pid))
                 await asyncio.sleep(0.1)
 
         tasks = [asyncio.create_task(trickle()), asyncio.create_task(sample_fds())]
@@ -728,6 +735,7 @@ async def test_290_slow_http_heads_against_300_descriptors(tmp_path: Path) -> No
         server_fds_base=base_fds,
         server_fds_peak=peak_fds,
         connections_held=held_fds,
+        server_rss_growth_mb=peak_rss - base_rss,
         closed_within_20s=f"{within_20s:.0%}",
         close_s_median=times[len(times) // 2],
         close_s_max=times[-1],

@@ -200,7 +200,11 @@ async def test_a_full_listener_closes_the_longest_waiting_connection(
             c.close()
 
 
-async def test_the_dashboard_viewer_cap() -> None:
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_the_dashboard_viewer_cap(caplog: pytest.LogCaptureFixture) -> None:
     async with http_server(max_dashboard_viewers=2) as (_, http):
         async with aiohttp.ClientSession() as s:
             url = http.address + "/dashboard/events"
@@ -216,9 +220,12 @@ async def test_the_dashboard_viewer_cap() -> None:
                 assert again.status == 200
             viewers[1].close()
         assert await refused(http, "dashboard_viewers") == 1
+    assert errors(caplog) == []  # viewers that leave are no server error
 
 
-async def test_a_dashboard_viewer_that_does_not_read_is_dropped() -> None:
+async def test_a_dashboard_viewer_that_does_not_read_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with http_server(http_request_timeout=1.0) as (server, http):
         feed = http._runner.app[FEED]  # type: ignore[union-attr]
         feed.interval = 0.005
@@ -235,6 +242,7 @@ async def test_a_dashboard_viewer_that_does_not_read_is_dropped() -> None:
         assert (await events_hello(http))["admin"] is True  # the next viewer is served
         for c, _ in players:
             await c.close()
+    assert errors(caplog) == []
 
 
 async def events_hello(http: HttpService) -> dict[str, Any]:

@@ -441,26 +441,33 @@ def connection_middleware(conns: HttpConnections) -> Middleware:
                         {"error": "request body not received in time"}, status=408
                     )
                     late.force_close()
-                    return late
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                await _written(request, exc)
-                raise
-            await _written(request, response)
-            return response
-        finally:
-            gate.request_finished()
+                    return _when_written(late, gate)
+            response = await handler(request)
+        except web.HTTPException as exc:
+            _when_written(exc, gate)
+            raise
+        except BaseException:
+            gate.request_finished()  # aiohttp answers 500 (or the client is gone)
+            raise
+        return _when_written(response, gate)
 
     return middleware
 
 
-async def _written(request: web.Request, response: web.StreamResponse) -> None:
-    """Send the whole response now (aiohttp would do it after the middlewares),
-    so that the gate knows when the request is over."""
-    if not response.prepared:
-        await response.prepare(request)
-    await response.write_eof()
+def _when_written(response: web.StreamResponse, gate: HttpGate) -> web.StreamResponse:
+    """Tell the gate when aiohttp has sent the whole response (it does so after the
+    middlewares, with `write_eof` last): only then is the connection idle, and a
+    file still being sent is never taken for an idle connection."""
+    write_eof = response.write_eof
+
+    async def written(data: bytes = b"") -> None:
+        try:
+            await write_eof(data)
+        finally:
+            gate.request_finished()
+
+    response.write_eof = written  # type: ignore[method-assign]
+    return response
 
 
 async def _upgrade(request: web.Request, handler: Handler) -> web.StreamResponse:
