@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from tests.support import LISTEN_LINE, RawClient, hello_frame, input_frame
@@ -30,6 +32,18 @@ if TYPE_CHECKING:
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 STARTUP_TIMEOUT = 20.0
+REDIS_MISSING = (
+    "redis-server is not installed (the cluster tests run a real one): install it, "
+    "e.g. `apt-get install -y redis-server` on Debian or Ubuntu (.ci/run does)"
+)
+
+
+def redis_server() -> str:
+    """The path of `redis-server`; without one, fail the test with what to install."""
+    path = shutil.which("redis-server")
+    if path is None:
+        pytest.fail(REDIS_MISSING, pytrace=False)
+    return path
 
 
 def free_port() -> int:
@@ -52,6 +66,21 @@ async def wait_until(predicate: Any, timeout: float, what: str, interval: float 
         await asyncio.sleep(interval)
 
 
+async def wait_for_redis(url: str) -> None:
+    """Wait (at most STARTUP_TIMEOUT) until the redis-server at `url` answers PING."""
+    client = aioredis.from_url(url)
+    try:
+        async def up() -> bool:
+            try:
+                return bool(await client.ping())
+            except (aioredis.RedisError, OSError):
+                return False
+
+        await wait_until(up, STARTUP_TIMEOUT, "redis-server to answer", 0.05)
+    finally:
+        await client.aclose()
+
+
 class RedisProcess:
     """A redis-server of a test (no persistence unless `aof`)."""
 
@@ -72,20 +101,10 @@ class RedisProcess:
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else [
             "--appendonly", "no"]
         self.proc = await asyncio.create_subprocess_exec(
-            "redis-server", *args, stdout=asyncio.subprocess.DEVNULL,
+            redis_server(), *args, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        client = aioredis.from_url(self.url)
-        try:
-            async def up() -> bool:
-                try:
-                    return bool(await client.ping())
-                except (aioredis.RedisError, OSError):
-                    return False
-
-            await wait_until(up, STARTUP_TIMEOUT, "redis-server to answer", 0.05)
-        finally:
-            await client.aclose()
+        await wait_for_redis(self.url)
 
     async def stop(self, sig: int = signal.SIGTERM) -> None:
         proc, self.proc = self.proc, None

@@ -8,13 +8,18 @@ measures the latency of its own inputs when they come back in a tick. Every
 bot (spectators too) checks its application-level stream:
 
 - gap / duplicate: tick numbers go up by exactly one;
-- exactly once: its own inputs come back once each, in seq order, and all of them;
+- exactly once: its own inputs come back once each, in seq order, and all of them
+  (from the seq of its first input: above `Welcome.last_seq`, which is not 0 when
+  the player was in the room before, e.g. in a match the server restored);
 - consistency: the ticks of each window of `WINDOW` ticks hash the same for
   every member of the room that saw the whole window;
-- kicks: bots never misbehave, so any Kick is unexpected.
+- kicks: bots never misbehave, so any Kick is unexpected (also one that refuses a
+  bot's first connection, e.g. AUTH_FAILED without a token).
 
 Any of those makes the command exit 1, so it doubles as a smoke test in CI.
-It is a functional tool: the capacity benchmark is shared/bench.
+It is a functional tool first: figures against the Go reference relay come from
+the bench driver described in docs/benchmarks.md (bench/bots.py runs this
+command in the shape of its scenarios).
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import asyncio
 import gc
 import hashlib
 import json
-import math
 import struct
 import sys
 import time
@@ -35,6 +39,7 @@ from typing import Any
 from tickcast.cli import command, run_async
 from tickcast.client import Client, Tick
 from tickcast.errors import Kicked, TickGap
+from tickcast.stats import percentile
 
 WINDOW = 32
 """Ticks per consistency window."""
@@ -132,7 +137,10 @@ class Bot:
         self._slot = -1  # the client's slot, looked up at the first tick (after the Welcome)
 
     def send(self, padding: bytes) -> None:
-        self.client.send(_STAMP.pack(_now_ns()) + padding)
+        seq = self.client.send(_STAMP.pack(_now_ns()) + padding)
+        if not self.sent:
+            # the SDK numbers the first input above Welcome.last_seq: expect that one
+            self.own_last_seq = seq - 1
         self.sent += 1
 
     def take_error(self) -> None:
@@ -191,6 +199,8 @@ class Summary:
     connected: int = 0
     connect_errors: int = 0
     duration: float = 0.0
+    started_at: float = 0.0
+    """Unix time when the bots began to send (after all had connected)."""
     inputs_sent: int = 0
     inputs_confirmed: int = 0
     inputs_lost: int = 0
@@ -235,14 +245,6 @@ class Summary:
         )
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (0 for none)."""
-    if not sorted_values:
-        return 0.0
-    k = max(0, math.ceil(q / 100 * len(sorted_values)) - 1)
-    return sorted_values[k]
-
-
 def _token(opts: BotOptions, player_id: str, room: str) -> str:
     if not opts.jwt_secret:
         return opts.token
@@ -260,7 +262,10 @@ class BotRun:
         self.bots: list[Bot] = []
         self.checks: list[RoomCheck] = []
         self.connect_errors: list[str] = []
+        self.refused: list[Kicked] = []
+        """The kicks of the bots whose first connection failed (they are not in `bots`)."""
         self.started = 0.0
+        self.started_at = 0.0
         self._shown_at = 0.0
         self._shown: tuple[int, int, int] = (0, 0, 0)
 
@@ -287,6 +292,7 @@ class BotRun:
                     await client.start()
                 except Exception as exc:
                     self.connect_errors.append(f"{room}/{player_id}: {exc!r}")
+                    self.refused.extend(client.kicks)  # e.g. AUTH_FAILED: a kick all the same
                     return
             self.bots.append(bot)
 
@@ -390,7 +396,7 @@ class BotRun:
             f"{percentile(recent, 50):.1f}",
             f"{percentile(recent, 99):.1f}",
             str(sum(b.client.reconnects for b in self.bots)),
-            str(sum(len(b.client.kicks) for b in self.bots)),
+            str(len(self.refused) + sum(len(b.client.kicks) for b in self.bots)),
             str(sum(b.gaps for b in self.bots)),
             str(sum(b.duplicates for b in self.bots)),
         )
@@ -405,6 +411,7 @@ class BotRun:
         s.connected = len(bots)
         s.connect_errors = len(self.connect_errors)
         s.duration = round(elapsed, 3)
+        s.started_at = round(self.started_at, 3)
         s.inputs_sent = sum(b.sent for b in bots)
         s.inputs_confirmed = sum(b.own_seen for b in bots)
         s.inputs_lost = sum(max(0, b.sent - b.own_seen) for b in bots)
@@ -412,10 +419,9 @@ class BotRun:
         s.ticks = sum(b.ticks for b in bots)
         s.deliveries = sum(b.deliveries for b in bots)
         s.reconnects = sum(b.client.reconnects for b in bots)
-        for b in bots:
-            for k in b.client.kicks:
-                s.kicks += 1
-                s.kick_reasons[k.reason_name] = s.kick_reasons.get(k.reason_name, 0) + 1
+        for k in [*self.refused, *(k for b in bots for k in b.client.kicks)]:
+            s.kicks += 1
+            s.kick_reasons[k.reason_name] = s.kick_reasons.get(k.reason_name, 0) + 1
         s.gaps = sum(b.gaps for b in bots)
         s.duplicates = sum(b.duplicates for b in bots)
         s.inconsistencies = sum(c.inconsistencies for c in self.checks)
@@ -458,6 +464,7 @@ async def run_share(
     # collection walks all of them again while ticks pour in.
     gc.freeze()
     t0 = loop.time()
+    run.started_at = time.time()
     live = None
     if opts.live:
         from rich.live import Live
@@ -572,6 +579,7 @@ def merge_summaries(opts: BotOptions, parts: list[Any]) -> Summary:
             s.kick_reasons[reason] = s.kick_reasons.get(reason, 0) + count
         s.errors.extend(summary.errors)
         s.duration = max(s.duration, summary.duration)
+        s.started_at = max(s.started_at, summary.started_at)
         latencies.extend(lat)
     latencies.sort()
     s.derive(latencies)

@@ -7,6 +7,7 @@ scrape time and exports them. That keeps monitoring free when nobody scrapes.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Sequence
 
@@ -42,3 +43,14 @@ class Histogram:
             out.append((repr(float(bound)), total))
         out.append(("+Inf", total + self.counts[-1]))
         return out
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The nearest-rank `q`-th percentile of already sorted values (0 for none):
+    the smallest value with at least `q` % of them at or below it. Always one of
+    the values, so never above the max (`statistics.quantiles` interpolates, and
+    with few samples extrapolates past both ends)."""
+    if not sorted_values:
+        return 0.0
+    k = max(0, math.ceil(q / 100 * len(sorted_values)) - 1)
+    return sorted_values[k]

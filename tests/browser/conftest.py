@@ -129,6 +129,35 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+JS = REPO / "clients" / "js"
+NPM_REGISTRY_NOTE = (
+    "`npm ci` fetches the JS client's dependencies (pinned by clients/js/package-lock.json) "
+    "from the npm registry unless npm's cache has them"
+)
+
+
+def npm_with_node_modules() -> str:
+    """The path of npm, after `npm ci` in clients/js if its node_modules is missing
+    (that needs the npm registry or a warm npm cache); fails saying what is missing."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.fail("the JS client tests need Node.js >= 20 and npm on PATH", pytrace=False)
+    if not (JS / "node_modules").is_dir():
+        ci = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if ci.returncode != 0:
+            pytest.fail(
+                f"`npm ci` in clients/js failed ({NPM_REGISTRY_NOTE}):\n{ci.stderr[-3000:]}",
+                pytrace=False,
+            )
+    return npm
+
+
 @pytest.fixture
 def artifacts() -> Path:
     path = Path(os.environ.get("TICKCAST_ARTIFACTS", REPO / "tmp" / "artifacts"))

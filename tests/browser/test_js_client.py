@@ -9,15 +9,12 @@ the committed browser bundle is what the sources build. Needs Node >= 20 and
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from .conftest import REPO
-
-JS = REPO / "clients" / "js"
+from .conftest import JS, npm_with_node_modules
 
 
 # `npm ci` on a fresh machine with a cold npm cache took about two minutes in CI,
@@ -25,20 +22,7 @@ JS = REPO / "clients" / "js"
 # (300 s + 240 s) are what bound this test.
 @pytest.mark.timeout(600)
 def test_js_client_node_tests() -> None:
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        pytest.fail("the JS client tests need Node.js >= 20 and npm on PATH", pytrace=False)
-    if not (JS / "node_modules").is_dir():
-        # the JS client's own dependencies, pinned by package-lock.json
-        ci = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if ci.returncode != 0:
-            pytest.fail(f"`npm ci` in clients/js failed:\n{ci.stderr[-3000:]}", pytrace=False)
+    npm = npm_with_node_modules()
     env = dict(os.environ, TICKCAST_PYTHON=sys.executable)
     result = subprocess.run(
         [npm, "test", "--silent"], cwd=JS, env=env, capture_output=True, text=True, timeout=240

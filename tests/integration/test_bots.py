@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -203,3 +204,45 @@ async def test_bots_show_a_live_display_on_a_terminal(tmp_path: Path) -> None:
     assert s["ok"] and s["connected"] == 3
     assert s["options"]["input_rate"] == 20 and s["options"]["payload_bytes"] == 24
     assert s["options"]["spectators"] == 1
+
+
+async def test_bots_continue_above_last_seq_in_a_room_the_player_was_in(tmp_path: Path) -> None:
+    """Issue 19: a player the room already knows (a restored match, or an earlier
+    `tickcast bots` run that did not leave) is welcomed with last_seq > 0, and the
+    SDK numbers its inputs above it; the run is OK, not `inputs misordered`."""
+    import tickcast
+
+    async with running_server(tick_rate=50) as server:
+        # the earlier run's bot: 5 inputs sequenced, then the connection drops (no Leave)
+        earlier = await tickcast.connect("127.0.0.1", server.port, player_id="bot-1-1",
+                                         room="bots-1")
+        for i in range(5):
+            earlier.send(b"earlier %d" % i)
+        async for _tick in earlier.ticks():
+            if earlier.pending_inputs == 0:
+                break
+        await earlier.close(leave=False)
+        rc, out, s = await run_bots(
+            server.port, "--rooms", "1", "--per-room", "2", "--duration", "2",
+            json_file=tmp_path / "s.json",
+        )  # fmt: skip
+    assert rc == 0, out
+    assert s["ok"] and s["misordered"] == 0 and s["inputs_lost"] == 0, s
+    assert s["inputs_confirmed"] == s["inputs_sent"] > 0
+
+
+async def test_bots_count_and_show_the_kicks_that_refuse_them(tmp_path: Path) -> None:
+    """Issue 19: with auth on and no token every bot gets AUTH_FAILED: the summary
+    counts those kicks by reason and shows them (it said `kicks 0`)."""
+    secret = tmp_path / "secret"
+    secret.write_text("bots-test-secret-0123456789abcdefghij\n")
+    async with running_server(tick_rate=50, secret_file=str(secret)) as server:
+        rc, out, s = await run_bots(
+            server.port, "--rooms", "2", "--per-room", "2", "--spectators", "1",
+            "--duration", "1", json_file=tmp_path / "s.json",
+        )  # fmt: skip
+    assert rc == 1, out
+    assert (s["bots"], s["connected"], s["connect_errors"]) == (6, 0, 6)
+    assert s["kicks"] == 6 and s["kick_reasons"] == {"AUTH_FAILED": 6}, s
+    assert re.search(r"kicks\s.*6 \{'AUTH_FAILED': 6\}", out), out
+    assert "FAILED" in out

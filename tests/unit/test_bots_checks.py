@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,9 +16,10 @@ from tickcast.bots import (
     RoomCheck,
     Summary,
     merge_summaries,
-    percentile,
+    summary_table,
 )
 from tickcast.client import Input, Tick
+from tickcast.errors import AuthFailed
 from tickcast.proto import pb
 
 
@@ -70,11 +72,6 @@ def test_a_member_that_joined_mid_window_skips_that_window() -> None:
         if n > 5:
             late.on_tick(tick(n))
     assert check.compared == 1 and check.inconsistencies == 0
-
-
-def test_percentile_is_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (50, 99, 0)
 
 
 async def test_drive_sends_round_robin_so_players_stay_within_one_input() -> None:
@@ -143,3 +140,43 @@ def test_every_failure_the_issue_names_makes_the_run_fail() -> None:
     assert Summary(options={}).ok
     for failure in ("gaps", "duplicates", "inconsistencies", "kicks", "inputs_lost"):
         assert not Summary(options={}, **{failure: 1}).ok, failure
+
+
+def test_own_inputs_are_expected_from_the_first_seq_the_sdk_gave() -> None:
+    """A player the room knew is welcomed with last_seq 16: the SDK numbers from 17,
+    and the check expects 17 first (it expected 1: `inputs misordered`)."""
+    seqs = iter(range(17, 100))
+    client: Any = SimpleNamespace(slot=3, send=lambda payload: next(seqs))
+    b = Bot(client, RoomCheck(), spectator=False)
+    for _ in range(3):
+        b.send(b"")
+    b.on_tick(tick(1, stamp_input(3, 17), stamp_input(3, 18)))
+    b.on_tick(tick(2, stamp_input(3, 19)))
+    assert (b.own_seen, b.misordered) == (3, 0)
+    b.send(b"")  # 20, lost: 21 comes next
+    b.send(b"")
+    b.on_tick(tick(3, stamp_input(3, 21)))
+    assert b.misordered == 1
+
+
+def test_kicks_that_refused_a_first_connection_count_by_reason() -> None:
+    run = BotRun(BotOptions())
+    run.connect_errors = ["r/a: AuthFailed", "r/b: AuthFailed"]
+    run.refused = [AuthFailed(pb.REASON_AUTH_FAILED, "no token")] * 2
+    s = run.summary(1.0)
+    assert (s.bots, s.connected, s.kicks, s.kick_reasons) == (2, 0, 2, {"AUTH_FAILED": 2})
+    assert not s.ok
+    assert re.search(r"kicks\s.*\b2 \{'AUTH_FAILED': 2\}", render(summary_table(s)))
+    live = render(run.live_table()).splitlines()
+    header = next(i for i, line in enumerate(live) if "kicks" in line)
+    columns = [c.strip() for c in live[header].split("┃")]
+    values = [c.strip() for c in live[header + 2].split("│")]
+    assert values[columns.index("kicks")] == "2"
+
+
+def render(table: Any) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(table)
+    return console.export_text()

@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import statistics
 import sys
 import threading
 import time
@@ -55,6 +54,7 @@ from tickcast.config import Config
 from tickcast.errors import reason_name
 from tickcast.proto import pb
 from tickcast.room import Player, Room
+from tickcast.stats import percentile
 from tickcast.store.log import (
     Cycle,
     Kick,
@@ -273,10 +273,10 @@ class Recorder:
         )
         for name, values in [("record-to-deliver delay", self.delays), *self.stages.items()]:
             if len(values) >= 2:
-                q = statistics.quantiles(values, n=100)
+                ordered = sorted(values)
                 text += (
-                    f"; {name} p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
-                    f"max {max(values) * 1e3:.2f} ms"
+                    f"; {name} p50 {percentile(ordered, 50) * 1e3:.2f} ms, "
+                    f"p99 {percentile(ordered, 99) * 1e3:.2f} ms, max {ordered[-1] * 1e3:.2f} ms"
                 )
         return text
 
