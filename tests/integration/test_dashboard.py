@@ -65,6 +65,9 @@ async def test_pages_and_the_bundle_are_served() -> None:
                 assert text in await r.text()
         async with s.get(http.address + "/static/../dashboard.py") as r:
             assert r.status in (403, 404)
+        async with s.get(http.address + "/favicon.ico") as r:  # browsers ask on every page
+            assert r.status == 200 and r.content_type == "image/svg+xml"
+            assert (await r.text()).startswith("<svg")
 
 
 async def test_the_feed_samples_only_while_watched() -> None:

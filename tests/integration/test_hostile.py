@@ -805,6 +805,7 @@ async def test_rebinding_and_cross_site_requests_change_nothing(
             ("POST", "/api/rooms/r/players/ada/kick", {"Content-Type": "text/plain"}),
         ]
         statuses: list[int] = []
+        began = time.monotonic()
         async with aiohttp.ClientSession() as s:
             for i in range(200):
                 method, path, headers = forged[i % len(forged)]
@@ -814,8 +815,9 @@ async def test_rebinding_and_cross_site_requests_change_nothing(
         assert set(statuses) == {403}
         await player.ticks_until(w.first_tick + 5)  # never kicked
         assert server.relay.rooms["r"].members == 1
+        periods = 1 + int((time.monotonic() - began) / 10)  # one line per reason per 10 s
         lines = [r for r in caplog.records if "http refused" in r.getMessage()]
-        assert 3 <= len(lines) <= 6  # host, origin, simple_request (+ "N more" lines)
+        assert 3 <= len(lines) <= 3 * periods  # host, origin, simple_request
         await player.close()
         await report(
             server, "rebinding and cross-site x200", rss0, refused=len(statuses),

@@ -81,7 +81,7 @@ async def test_a_slow_request_head_is_cut_and_the_honest_request_served(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "tickcast.http")
-    async with http_server(http_header_timeout=0.5) as (_, http):
+    async with http_server(http_header_timeout=1.0) as (_, http):
         slow = await RawHttp.connect(http)
         slow.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # and never the end
         silent = await RawHttp.connect(http)  # not a byte
@@ -121,7 +121,7 @@ async def test_a_request_head_over_the_size_limit_is_refused() -> None:
 
 
 async def test_keep_alive_serves_several_requests_then_idles_out() -> None:
-    async with http_server(http_keepalive_timeout=0.5) as (_, http):
+    async with http_server(http_keepalive_timeout=2.0) as (_, http):
         c = await RawHttp.connect(http)
         for _ in range(3):  # one connection, three requests
             c.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
