@@ -1,11 +1,12 @@
 """The HTTP listener's connections: counted, timed and bounded before aiohttp sees a byte.
 
-aiohttp (3.9 to 3.14) has no timeout for reading a request head: its only
-timer is the keep-alive one (75 s by default through AppRunner), and before
-3.10 not even that ran before the first request. It does not count
+aiohttp (3.14 here) has no timeout of its own for reading a request head or
+body: its one timer is the keep-alive one, 3630 s by default since 3.10 (it
+was 75 s), which in 3.14 also runs from the connection's start but is one
+value for the idle pause and the head together. It does not count
 connections either. So a slow-header client ("slowloris") held a socket and a
 file descriptor for as long as it liked, and enough of them starved the TCP
-listener of descriptors: honest players could no longer connect.
+listener of descriptors: honest players could no longer connect (issue 15).
 
 `HttpGate` is a small asyncio protocol in front of aiohttp's `RequestHandler`
 (one per connection, made by `GatedSite`): it sees every connection before
@@ -33,9 +34,13 @@ aiohttp does, forwards every callback to it unchanged, and keeps this state:
 - A `/ws` upgrade leaves this accounting at its head: `websocket.py` counts
   WebSocket connections itself (one connection is never counted twice).
 
-Why a protocol in front rather than a `RequestHandler` subclass: the gate
-uses only the public asyncio protocol interface and `web.BaseSite`, so it
-does not depend on aiohttp's private state, which changes between releases.
+Why a protocol in front rather than a `RequestHandler` subclass (or aiohttp's
+keep-alive timer alone): the gate decides before aiohttp allocates anything
+for a connection (like the TCP transport's admission), keeps the head, body,
+idle and response limits apart, and uses only the public asyncio protocol
+interface and `web.BaseSite`, so it does not depend on aiohttp's private
+state, which changes between releases. aiohttp's keep-alive timer stays on as
+a backstop, longer than the gate's.
 """
 
 from __future__ import annotations
