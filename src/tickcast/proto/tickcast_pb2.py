@@ -24,43 +24,45 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0etickcast.proto\x12\x0btickcast.v1\"\xf8\x01\n\rClientMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.tickcast.v1.HelloH\x00\x12#\n\x05input\x18\x02 \x01(\x0b\x32\x12.tickcast.v1.InputH\x00\x12!\n\x04ping\x18\x03 \x01(\x0b\x32\x11.tickcast.v1.PingH\x00\x12\x1f\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x10.tickcast.v1.AckH\x00\x12#\n\x05leave\x18\x05 \x01(\x0b\x32\x12.tickcast.v1.LeaveH\x00\x12,\n\nstate_hash\x18\x06 \x01(\x0b\x32\x16.tickcast.v1.StateHashH\x00\x42\x06\n\x04\x62ody\"\x90\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x11\n\tplayer_id\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12\x0c\n\x04room\x18\x04 \x01(\t\x12\x14\n\x0cresume_after\x18\x05 \x01(\x04\x12\x14\n\x0c\x66ull_history\x18\x06 \x01(\x08\x12\x11\n\tspectator\x18\x07 \x01(\x08\"%\n\x05Input\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\x13\n\x03\x41\x63k\x12\x0c\n\x04tick\x18\x01 \x01(\x04\"\x07\n\x05Leave\"\'\n\tStateHash\x12\x0c\n\x04tick\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\"\xa9\x01\n\rServerMessage\x12\'\n\x07welcome\x18\x01 \x01(\x0b\x32\x14.tickcast.v1.WelcomeH\x00\x12!\n\x04tick\x18\x02 \x01(\x0b\x32\x11.tickcast.v1.TickH\x00\x12!\n\x04pong\x18\x03 \x01(\x0b\x32\x11.tickcast.v1.PongH\x00\x12!\n\x04kick\x18\x04 \x01(\x0b\x32\x11.tickcast.v1.KickH\x00\x42\x06\n\x04\x62ody\"\x97\x01\n\x07Welcome\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x0c\n\x04slot\x18\x02 \x01(\r\x12\x11\n\ttick_rate\x18\x03 \x01(\r\x12\x12\n\nfirst_tick\x18\x04 \x01(\x04\x12$\n\x07members\x18\x05 \x03(\x0b\x32\x13.tickcast.v1.Member\x12\x10\n\x08last_seq\x18\x06 \x01(\r\x12\x11\n\tserver_id\x18\x07 \x01(\t\")\n\x06Member\x12\x0c\n\x04slot\x18\x01 \x01(\r\x12\x11\n\tplayer_id\x18\x02 \x01(\t\"\xa9\x01\n\x04Tick\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12)\n\x06inputs\x18\x02 \x03(\x0b\x32\x19.tickcast.v1.RelayedInput\x12#\n\x06joined\x18\x03 \x03(\x0b\x32\x13.tickcast.v1.Member\x12\x0c\n\x04left\x18\x04 \x03(\r\x12\r\n\x05\x63hain\x18\x05 \x01(\x0c\x12$\n\x07\x64\x65syncs\x18\x06 \x03(\x0b\x32\x13.tickcast.v1.Desync\"%\n\x06\x44\x65sync\x12\x0c\n\x04tick\x18\x01 \x01(\x04\x12\r\n\x05slots\x18\x02 \x03(\r\":\n\x0cRelayedInput\x12\x0c\n\x04slot\x18\x01 \x01(\r\x12\x0b\n\x03seq\x18\x02 \x01(\r\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\"#\n\x04Pong\x12\r\n\x05nonce\x18\x01 \x01(\x04\x12\x0c\n\x04tick\x18\x02 \x01(\x04\"M\n\x04Kick\x12#\n\x06reason\x18\x01 \x01(\x0e\x32\x13.tickcast.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x10\n\x08redirect\x18\x03 \x01(\t*\x89\x03\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15REASON_PROTOCOL_ERROR\x10\x01\x12\x1c\n\x18REASON_HANDSHAKE_TIMEOUT\x10\x02\x12\x16\n\x12REASON_AUTH_FAILED\x10\x03\x12\x13\n\x0fREASON_REPLACED\x10\x04\x12\x18\n\x14REASON_SLOW_CONSUMER\x10\x05\x12\x17\n\x13REASON_RATE_LIMITED\x10\x06\x12\x1a\n\x16REASON_FRAME_TOO_LARGE\x10\x07\x12\x14\n\x10REASON_ROOM_FULL\x10\x08\x12\x1d\n\x19REASON_RESUME_UNAVAILABLE\x10\t\x12\x1a\n\x16REASON_SERVER_SHUTDOWN\x10\n\x12\x17\n\x13REASON_IDLE_TIMEOUT\x10\x0b\x12\x1b\n\x17REASON_VERSION_MISMATCH\x10\x0c\x12\x16\n\x12REASON_ROOM_CLOSED\x10\r\x12\x13\n\x0fREASON_REDIRECT\x10\x0e\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0etickcast.proto\x12\x0btickcast.v1\"\xf8\x01\n\rClientMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.tickcast.v1.HelloH\x00\x12#\n\x05input\x18\x02 \x01(\x0b\x32\x12.tickcast.v1.InputH\x00\x12!\n\x04ping\x18\x03 \x01(\x0b\x32\x11.tickcast.v1.PingH\x00\x12\x1f\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x10.tickcast.v1.AckH\x00\x12#\n\x05leave\x18\x05 \x01(\x0b\x32\x12.tickcast.v1.LeaveH\x00\x12,\n\nstate_hash\x18\x06 \x01(\x0b\x32\x16.tickcast.v1.StateHashH\x00\x42\x06\n\x04\x62ody\"\xa5\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x11\n\tplayer_id\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12\x0c\n\x04room\x18\x04 \x01(\t\x12\x14\n\x0cresume_after\x18\x05 \x01(\x04\x12\x14\n\x0c\x66ull_history\x18\x06 \x01(\x08\x12\x11\n\tspectator\x18\x07 \x01(\x08\x12\x13\n\x0budp_version\x18\x08 \x01(\r\"%\n\x05Input\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\x13\n\x03\x41\x63k\x12\x0c\n\x04tick\x18\x01 \x01(\x04\"\x07\n\x05Leave\"\'\n\tStateHash\x12\x0c\n\x04tick\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\"\xa9\x01\n\rServerMessage\x12\'\n\x07welcome\x18\x01 \x01(\x0b\x32\x14.tickcast.v1.WelcomeH\x00\x12!\n\x04tick\x18\x02 \x01(\x0b\x32\x11.tickcast.v1.TickH\x00\x12!\n\x04pong\x18\x03 \x01(\x0b\x32\x11.tickcast.v1.PongH\x00\x12!\n\x04kick\x18\x04 \x01(\x0b\x32\x11.tickcast.v1.KickH\x00\x42\x06\n\x04\x62ody\"\xbb\x01\n\x07Welcome\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x0c\n\x04slot\x18\x02 \x01(\r\x12\x11\n\ttick_rate\x18\x03 \x01(\r\x12\x12\n\nfirst_tick\x18\x04 \x01(\x04\x12$\n\x07members\x18\x05 \x03(\x0b\x32\x13.tickcast.v1.Member\x12\x10\n\x08last_seq\x18\x06 \x01(\r\x12\x11\n\tserver_id\x18\x07 \x01(\t\x12\"\n\x03udp\x18\x08 \x01(\x0b\x32\x15.tickcast.v1.UdpOffer\"X\n\x08UdpOffer\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\x0c\x12\x0b\n\x03key\x18\x05 \x01(\x0c\")\n\x06Member\x12\x0c\n\x04slot\x18\x01 \x01(\r\x12\x11\n\tplayer_id\x18\x02 \x01(\t\"\xa9\x01\n\x04Tick\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12)\n\x06inputs\x18\x02 \x03(\x0b\x32\x19.tickcast.v1.RelayedInput\x12#\n\x06joined\x18\x03 \x03(\x0b\x32\x13.tickcast.v1.Member\x12\x0c\n\x04left\x18\x04 \x03(\r\x12\r\n\x05\x63hain\x18\x05 \x01(\x0c\x12$\n\x07\x64\x65syncs\x18\x06 \x03(\x0b\x32\x13.tickcast.v1.Desync\"%\n\x06\x44\x65sync\x12\x0c\n\x04tick\x18\x01 \x01(\x04\x12\r\n\x05slots\x18\x02 \x03(\r\":\n\x0cRelayedInput\x12\x0c\n\x04slot\x18\x01 \x01(\r\x12\x0b\n\x03seq\x18\x02 \x01(\r\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\"#\n\x04Pong\x12\r\n\x05nonce\x18\x01 \x01(\x04\x12\x0c\n\x04tick\x18\x02 \x01(\x04\"M\n\x04Kick\x12#\n\x06reason\x18\x01 \x01(\x0e\x32\x13.tickcast.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x10\n\x08redirect\x18\x03 \x01(\t*\x89\x03\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15REASON_PROTOCOL_ERROR\x10\x01\x12\x1c\n\x18REASON_HANDSHAKE_TIMEOUT\x10\x02\x12\x16\n\x12REASON_AUTH_FAILED\x10\x03\x12\x13\n\x0fREASON_REPLACED\x10\x04\x12\x18\n\x14REASON_SLOW_CONSUMER\x10\x05\x12\x17\n\x13REASON_RATE_LIMITED\x10\x06\x12\x1a\n\x16REASON_FRAME_TOO_LARGE\x10\x07\x12\x14\n\x10REASON_ROOM_FULL\x10\x08\x12\x1d\n\x19REASON_RESUME_UNAVAILABLE\x10\t\x12\x1a\n\x16REASON_SERVER_SHUTDOWN\x10\n\x12\x17\n\x13REASON_IDLE_TIMEOUT\x10\x0b\x12\x1b\n\x17REASON_VERSION_MISMATCH\x10\x0c\x12\x16\n\x12REASON_ROOM_CLOSED\x10\r\x12\x13\n\x0fREASON_REDIRECT\x10\x0e\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tickcast_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REASON']._serialized_start=1319
-  _globals['_REASON']._serialized_end=1712
+  _globals['_REASON']._serialized_start=1466
+  _globals['_REASON']._serialized_end=1859
   _globals['_CLIENTMESSAGE']._serialized_start=32
   _globals['_CLIENTMESSAGE']._serialized_end=280
   _globals['_HELLO']._serialized_start=283
-  _globals['_HELLO']._serialized_end=427
-  _globals['_INPUT']._serialized_start=429
-  _globals['_INPUT']._serialized_end=466
-  _globals['_PING']._serialized_start=468
-  _globals['_PING']._serialized_end=489
-  _globals['_ACK']._serialized_start=491
-  _globals['_ACK']._serialized_end=510
-  _globals['_LEAVE']._serialized_start=512
-  _globals['_LEAVE']._serialized_end=519
-  _globals['_STATEHASH']._serialized_start=521
-  _globals['_STATEHASH']._serialized_end=560
-  _globals['_SERVERMESSAGE']._serialized_start=563
-  _globals['_SERVERMESSAGE']._serialized_end=732
-  _globals['_WELCOME']._serialized_start=735
-  _globals['_WELCOME']._serialized_end=886
-  _globals['_MEMBER']._serialized_start=888
-  _globals['_MEMBER']._serialized_end=929
-  _globals['_TICK']._serialized_start=932
-  _globals['_TICK']._serialized_end=1101
-  _globals['_DESYNC']._serialized_start=1103
-  _globals['_DESYNC']._serialized_end=1140
-  _globals['_RELAYEDINPUT']._serialized_start=1142
-  _globals['_RELAYEDINPUT']._serialized_end=1200
-  _globals['_PONG']._serialized_start=1202
-  _globals['_PONG']._serialized_end=1237
-  _globals['_KICK']._serialized_start=1239
-  _globals['_KICK']._serialized_end=1316
+  _globals['_HELLO']._serialized_end=448
+  _globals['_INPUT']._serialized_start=450
+  _globals['_INPUT']._serialized_end=487
+  _globals['_PING']._serialized_start=489
+  _globals['_PING']._serialized_end=510
+  _globals['_ACK']._serialized_start=512
+  _globals['_ACK']._serialized_end=531
+  _globals['_LEAVE']._serialized_start=533
+  _globals['_LEAVE']._serialized_end=540
+  _globals['_STATEHASH']._serialized_start=542
+  _globals['_STATEHASH']._serialized_end=581
+  _globals['_SERVERMESSAGE']._serialized_start=584
+  _globals['_SERVERMESSAGE']._serialized_end=753
+  _globals['_WELCOME']._serialized_start=756
+  _globals['_WELCOME']._serialized_end=943
+  _globals['_UDPOFFER']._serialized_start=945
+  _globals['_UDPOFFER']._serialized_end=1033
+  _globals['_MEMBER']._serialized_start=1035
+  _globals['_MEMBER']._serialized_end=1076
+  _globals['_TICK']._serialized_start=1079
+  _globals['_TICK']._serialized_end=1248
+  _globals['_DESYNC']._serialized_start=1250
+  _globals['_DESYNC']._serialized_end=1287
+  _globals['_RELAYEDINPUT']._serialized_start=1289
+  _globals['_RELAYEDINPUT']._serialized_end=1347
+  _globals['_PONG']._serialized_start=1349
+  _globals['_PONG']._serialized_end=1384
+  _globals['_KICK']._serialized_start=1386
+  _globals['_KICK']._serialized_end=1463
 # @@protoc_insertion_point(module_scope)

@@ -57,7 +57,7 @@ class ClientMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., leave: _Optional[_Union[Leave, _Mapping]] = ..., state_hash: _Optional[_Union[StateHash, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("protocol_version", "player_id", "token", "room", "resume_after", "full_history", "spectator")
+    __slots__ = ("protocol_version", "player_id", "token", "room", "resume_after", "full_history", "spectator", "udp_version")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     PLAYER_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class Hello(_message.Message):
     RESUME_AFTER_FIELD_NUMBER: _ClassVar[int]
     FULL_HISTORY_FIELD_NUMBER: _ClassVar[int]
     SPECTATOR_FIELD_NUMBER: _ClassVar[int]
+    UDP_VERSION_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     player_id: str
     token: str
@@ -72,7 +73,8 @@ class Hello(_message.Message):
     resume_after: int
     full_history: bool
     spectator: bool
-    def __init__(self, protocol_version: _Optional[int] = ..., player_id: _Optional[str] = ..., token: _Optional[str] = ..., room: _Optional[str] = ..., resume_after: _Optional[int] = ..., full_history: _Optional[bool] = ..., spectator: _Optional[bool] = ...) -> None: ...
+    udp_version: int
+    def __init__(self, protocol_version: _Optional[int] = ..., player_id: _Optional[str] = ..., token: _Optional[str] = ..., room: _Optional[str] = ..., resume_after: _Optional[int] = ..., full_history: _Optional[bool] = ..., spectator: _Optional[bool] = ..., udp_version: _Optional[int] = ...) -> None: ...
 
 class Input(_message.Message):
     __slots__ = ("seq", "payload")
@@ -119,7 +121,7 @@ class ServerMessage(_message.Message):
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., kick: _Optional[_Union[Kick, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("room", "slot", "tick_rate", "first_tick", "members", "last_seq", "server_id")
+    __slots__ = ("room", "slot", "tick_rate", "first_tick", "members", "last_seq", "server_id", "udp")
     ROOM_FIELD_NUMBER: _ClassVar[int]
     SLOT_FIELD_NUMBER: _ClassVar[int]
     TICK_RATE_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +129,7 @@ class Welcome(_message.Message):
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    UDP_FIELD_NUMBER: _ClassVar[int]
     room: str
     slot: int
     tick_rate: int
@@ -134,7 +137,22 @@ class Welcome(_message.Message):
     members: _containers.RepeatedCompositeFieldContainer[Member]
     last_seq: int
     server_id: str
-    def __init__(self, room: _Optional[str] = ..., slot: _Optional[int] = ..., tick_rate: _Optional[int] = ..., first_tick: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., last_seq: _Optional[int] = ..., server_id: _Optional[str] = ...) -> None: ...
+    udp: UdpOffer
+    def __init__(self, room: _Optional[str] = ..., slot: _Optional[int] = ..., tick_rate: _Optional[int] = ..., first_tick: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., last_seq: _Optional[int] = ..., server_id: _Optional[str] = ..., udp: _Optional[_Union[UdpOffer, _Mapping]] = ...) -> None: ...
+
+class UdpOffer(_message.Message):
+    __slots__ = ("version", "port", "host", "session_id", "key")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    port: int
+    host: str
+    session_id: bytes
+    key: bytes
+    def __init__(self, version: _Optional[int] = ..., port: _Optional[int] = ..., host: _Optional[str] = ..., session_id: _Optional[bytes] = ..., key: _Optional[bytes] = ...) -> None: ...
 
 class Member(_message.Message):
     __slots__ = ("slot", "player_id")
