@@ -1,8 +1,10 @@
-"""The recording commands: `tickcast matches`, `replay`, `export`, `verify`.
+"""The recording commands: `tickcast matches`, `replay`, `export`, `verify`, `migrate`.
 
 Each reads the tick log in `--data-dir` (default: $TICKCAST_DATA_DIR, else
-./tickcast-data). They may run while a server records into the same log
-(WAL: readers do not block the writer).
+./tickcast-data), in either format (the segment log in D/ticks/, else the
+SQLite log D/ticks.sqlite3). They may run while a server records into the same
+log (both formats let readers read beside the writer). `migrate` converts a
+SQLite log into a segment log (store/migrate.py).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from datetime import UTC, datetime
 from tickcast.cli import command, run_async, setup_logging
 from tickcast.config import Config
 from tickcast.errors import ConfigError
-from tickcast.store.log import MatchInfo, StoreError
-from tickcast.store.sqlite import SQLiteTickLog
+from tickcast.store.log import MatchInfo, StoreError, TickLog
+from tickcast.store.migrate import migrate_sqlite, open_for_reading
 from tickcast.store.tools import export_ndjson, verify_match
 
 
@@ -36,19 +38,19 @@ def _match_flags(p: argparse.ArgumentParser) -> None:
     _data_dir_flag(p)
 
 
-def _open(args: argparse.Namespace) -> SQLiteTickLog:
-    return SQLiteTickLog(args.data_dir, create=False)
+def _open(args: argparse.Namespace) -> TickLog:
+    return open_for_reading(args.data_dir)
 
 
-def _find(log: SQLiteTickLog, match_id: int) -> MatchInfo:
+def _find(log: TickLog, match_id: int) -> MatchInfo:
     match = log.match(match_id)
     if match is None:
-        raise StoreError(f"no match {match_id} in {log.path}")
+        raise StoreError(f"no match {match_id} in {getattr(log, 'path', 'the tick log')}")
     return match
 
 
 @contextlib.contextmanager
-def _match_log(args: argparse.Namespace) -> Iterator[SQLiteTickLog]:
+def _match_log(args: argparse.Namespace) -> Iterator[TickLog]:
     """The log, open, holding `args.match` (StoreError if not); closed afterwards."""
     log = _open(args)
     try:
@@ -211,7 +213,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         log.close()
 
 
-async def _replay(config: Config, log: SQLiteTickLog, match: MatchInfo, speed: float) -> int:
+async def _replay(config: Config, log: TickLog, match: MatchInfo, speed: float) -> int:
     import asyncio
     import signal
 
@@ -239,4 +241,22 @@ async def _replay(config: Config, log: SQLiteTickLog, match: MatchInfo, speed: f
     server.close()
     await server.wait_closed()
     finished.cancel()
+    return 0
+
+
+# ---------------------------------------------------------------- migrate
+
+
+@command("migrate", _data_dir_flag)
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Convert the data dir's SQLite tick log (ticks.sqlite3) into the segment log."""
+    try:
+        done = migrate_sqlite(args.data_dir, progress=lambda line: print(line, flush=True))
+    except StoreError as exc:
+        return _fail(exc)
+    print(
+        f"converted {done.matches} matches ({done.ticks} ticks, {done.bytes} bytes of frames) "
+        f"into {args.data_dir}/ticks/; the old log is kept as {done.kept_as} (delete it "
+        "once the new log has served you)"
+    )
     return 0

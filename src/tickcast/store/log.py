@@ -62,6 +62,19 @@ class Kick:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Who joined and left a match's room in one tick, as the room knew when it built the
+    tick (`joined`: (slot, player_id) pairs; `left`: slots). The segment log takes it from
+    the caller and never parses frames for it; the SQLite and memory logs still find it
+    in the frames and ignore this."""
+
+    match_id: int
+    tick: int
+    joined: tuple[tuple[int, str], ...] = ()
+    left: tuple[int, ...] = ()
+
+
 @dataclass(slots=True)
 class Cycle:
     """Everything one tick cycle adds to the log: written as one transaction."""
@@ -70,6 +83,7 @@ class Cycle:
     ticks: list[tuple[int, int, bytes]] = field(default_factory=list)  # (match, number, frame)
     kicks: list[Kick] = field(default_factory=list)
     ends: list[MatchEnd] = field(default_factory=list)
+    presence: list[Presence] = field(default_factory=list)
 
     def extend(self, other: Cycle) -> None:
         """Merge a later cycle into this one (group commit keeps the order)."""
@@ -77,6 +91,7 @@ class Cycle:
         self.ticks.extend(other.ticks)
         self.kicks.extend(other.kicks)
         self.ends.extend(other.ends)
+        self.presence.extend(other.presence)
 
 
 @dataclass(frozen=True, slots=True)
