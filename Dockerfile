@@ -21,7 +21,8 @@ FROM python:3.11-slim
 RUN groupadd --system --gid 10001 tickcast \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /var/lib/tickcast tickcast
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# the cluster extra: the server (HTTP side, tokens, metrics) and Redis for compose.yaml's nodes
+RUN pip install --no-cache-dir "$(echo /wheels/tickcast-*.whl)[cluster]" && rm -rf /wheels
 USER 10001:10001
 WORKDIR /var/lib/tickcast
 # every listener on all interfaces; the tick log in the volume

@@ -1,9 +1,15 @@
 """tickcast: a real-time multiplayer input relay server (lockstep relay netcode).
 
 Server side: `Server` and `Config`. Client side: see `tickcast.client`.
+
+`import tickcast` loads the client SDK only (its dependencies are protobuf and
+websockets, what `pip install tickcast` installs); `tickcast.Server` is imported
+on first use, and needs the server extra (`pip install 'tickcast[server]'`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -21,7 +27,19 @@ from tickcast.errors import (
     TickGap,
     UsageError,
 )
-from tickcast.server import Server
+
+if TYPE_CHECKING:
+    from tickcast.server import Server
+
+
+def __getattr__(name: str) -> Any:
+    """`tickcast.Server`, imported when first asked for (PEP 562): the SDK alone
+    never loads the server's modules."""
+    if name == "Server":
+        from tickcast.server import Server
+
+        return Server
+    raise AttributeError(f"module 'tickcast' has no attribute {name!r}")
 
 __all__ = [
     "Config",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 import os
 import signal
@@ -39,15 +40,28 @@ T = TypeVar("T")
 
 class Subcommand(NamedTuple):
     """One `tickcast` subcommand: `setup` adds its arguments, `run` runs it (its
-    docstring's first line is the `--help` line)."""
+    docstring's first line is the `--help` line); `extra` is the package extra it
+    needs beyond the SDK (checked before it runs, see `EXTRAS`)."""
 
     name: str
     setup: Callable[[argparse.ArgumentParser], None]
     run: Command
+    extra: str = "server"
+
+
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "server": ("aiohttp", "prometheus_client", "rich", "jwt"),
+    "cluster": ("aiohttp", "prometheus_client", "rich", "jwt", "redis"),
+}
+"""The modules each extra of pyproject.toml installs (`pip install tickcast` is the
+SDK alone: protobuf and websockets). uvloop is in the server extra too, but the
+server runs without it (plain asyncio), so it is not required here."""
 
 
 def subcommands() -> list[Subcommand]:
-    """Every subcommand of `tickcast`, in `--help` order."""
+    """Every subcommand of `tickcast`, in `--help` order. Importing these modules
+    (to add their arguments) loads nothing of the extras: that happens when a
+    command runs."""
     from tickcast import bots
     from tickcast.cluster import commands as cluster
     from tickcast.store import commands as store
@@ -61,8 +75,26 @@ def subcommands() -> list[Subcommand]:
         Subcommand("verify", store.match_args, store.cmd_verify),
         Subcommand("replay", store.replay_args, store.cmd_replay),
         Subcommand("migrate", store.migrate_args, store.cmd_migrate),
-        Subcommand("drain", cluster.drain_args, cluster.cmd_drain),
+        Subcommand("drain", cluster.drain_args, cluster.cmd_drain, extra="cluster"),
     ]
+
+
+def missing_extra(extra: str) -> str | None:
+    """The first module of `extra` that is not installed, or None."""
+    for module in EXTRAS[extra]:
+        if importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
+def require_extra(command: str, extra: str) -> None:
+    """Exit 1 with the pip command to run when `extra` is not installed."""
+    module = missing_extra(extra)
+    if module is not None:
+        sys.exit(
+            f"tickcast {command}: needs the {extra} part of tickcast, which is not installed "
+            f"(no module {module!r}): pip install 'tickcast[{extra}]'"
+        )
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -207,16 +239,20 @@ async def serve(config: Config) -> int:
 # ---------------------------------------------------------------- token
 
 
-def token_args(p: argparse.ArgumentParser) -> None:
-    from tickcast.auth import SECRET_ENV, parse_ttl
+def _ttl(text: str) -> float:
+    from tickcast.auth import parse_ttl  # PyJWT's module: the server extra, checked first
 
+    return parse_ttl(text)
+
+
+def token_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--player", required=True, help="player id (the token's sub)")
     p.add_argument("--room", default=None, help="room the token is limited to (optional)")
-    p.add_argument("--ttl", type=parse_ttl, default=3600.0, help="lifetime, e.g. 90s, 15m, 1h")
+    p.add_argument("--ttl", type=_ttl, default=3600.0, help="lifetime, e.g. 90s, 15m, 1h")
     p.add_argument(
         "--secret-file",
         default=os.environ.get("TICKCAST_SECRET_FILE", ""),
-        help=f"secret file (the first secret signs); else {SECRET_ENV} from the environment",
+        help="secret file (the first secret signs); else TICKCAST_SECRET from the environment",
     )
 
 
@@ -243,31 +279,65 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `tickcast` parser."""
+    return build_parsers(subcommands())[0]
+
+
+def build_parsers(
+    commands: Sequence[Subcommand],
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The `tickcast` parser, and each subcommand's own parser by name."""
     parser = argparse.ArgumentParser(
         prog="tickcast", description="tickcast: a real-time multiplayer input relay server"
     )
     parser.add_argument("--version", action="version", version=f"tickcast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, setup, fn in subcommands():
-        doc = (fn.__doc__ or "").strip().splitlines()
-        p = sub.add_parser(name, help=doc[0] if doc else None, description=fn.__doc__)
-        setup(p)
-        p.set_defaults(func=fn)
-    return parser
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    for command in commands:
+        doc = (command.run.__doc__ or "").strip().splitlines()
+        p = sub.add_parser(
+            command.name, help=doc[0] if doc else None, description=command.run.__doc__
+        )
+        command.setup(p)
+        p.set_defaults(func=command.run)
+        parsers[command.name] = p
+    return parser, parsers
+
+
+SIGPIPE_EXIT = 128 + signal.SIGPIPE
+"""The status of `tickcast export ... | head -1` once head has gone: what the shell
+reports for cat, git or seq, which the same SIGPIPE ends (141)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    commands = subcommands()
+    parser, parsers = build_parsers(commands)
+    # the extra a command needs, before its arguments are parsed (a type= may import it)
+    named = {c.name: c for c in commands}
+    if args_in and args_in[0] in named and not {"-h", "--help"} & set(args_in[1:]):
+        require_extra(args_in[0], named[args_in[0]].extra)
+    args, unknown = parser.parse_known_args(args_in)
+    if unknown:  # in the subcommand's words, with its usage (not the top-level one)
+        parsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "serve":
         try:
             args.config = config_from_args(args)
         except ConfigError as exc:
-            parser.exit(2, f"tickcast serve: error: {exc}\n")
+            parsers["serve"].exit(2, f"tickcast serve: error: {exc}\n")
+        if args.config.cluster:
+            require_extra("serve --cluster", "cluster")
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of our stdout is gone (`| head`): end quietly, as cat does; what
+        # is still buffered goes to /dev/null, so the flush at exit cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return SIGPIPE_EXIT
 
 
 if __name__ == "__main__":  # pragma: no cover

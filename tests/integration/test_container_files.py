@@ -131,6 +131,16 @@ def test_the_image_runs_tickcast_serve_with_variables_that_exist() -> None:
     assert f"127.0.0.1:{defaults.http_port}/healthz" in health.value[-1]
 
 
+def test_the_image_installs_the_wheel_with_the_cluster_extra() -> None:
+    """`pip install tickcast` is the SDK alone (issue 19): the image needs the server,
+    and compose's nodes the cluster part, so it installs the `cluster` extra."""
+    (run,) = [r for r in instructions("RUN", stage=1) if "pip install" in r.value[0]]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert re.search(r"/wheels/tickcast-\*\.whl\)?\[cluster\]", run.value[0]), run.value
+    assert "tickcast[server]" in extras["cluster"]
+
+
 def test_the_build_context_is_what_the_dockerignore_lets_in_and_it_builds_the_wheel(
     tmp_path: Path,
 ) -> None:

@@ -1,7 +1,9 @@
 """The release artifacts (issue 19, packaging): the sdist and the wheel build with
 `python -m build`, pass `twine check --strict`, carry the licence file and the
 metadata an index shows (SPDX licence, classifiers, authors, URLs, keywords),
-and pyroma rates them 10/10.
+and pyroma rates them 10/10. The wheel without extras is the lean SDK: in a
+fresh venv it connects to a real server and plays, without any of the server's
+libraries, on the newest protobuf and on the oldest that pyproject allows.
 
 Needs the dev extra (build, twine, pyroma) and the package index that pip uses
 (`python -m build` installs the build backend into an isolated environment).
@@ -9,7 +11,12 @@ Needs the dev extra (build, twine, pyroma) and the package index that pip uses
 
 from __future__ import annotations
 
+import asyncio
 import email
+import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -17,8 +24,10 @@ import tomllib
 import zipfile
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support import ServerProcess
 
 import tickcast
 
@@ -95,3 +104,117 @@ def test_the_sdist_has_the_licence_and_the_changelog(dist: dict[str, Path]) -> N
 def test_pyroma_rates_the_sdist_ten_out_of_ten(dist: dict[str, Path]) -> None:
     out = run("pyroma", "--quiet", "--file", str(dist["sdist"]))
     assert out.strip().splitlines()[-1] == "10", out
+
+
+# ---------------------------------------------------------------- the lean SDK (issue 19)
+
+SDK_CHECK = ROOT / "tests" / "sdk_check.py"
+HEAVY = {"aiohttp", "redis", "rich", "prometheus_client", "jwt"}
+
+
+def oldest_protobuf() -> str:
+    """The floor of pyproject's protobuf requirement (`protobuf>=X,<Y`)."""
+    (req,) = [d for d in PYPROJECT["project"]["dependencies"] if d.startswith("protobuf")]
+    m = re.search(r">=\s*([\d.]+)", req)
+    assert m, req
+    return m.group(1)
+
+
+def fresh_venv(path: Path, *requirements: str) -> Path:
+    """A venv at `path` holding `requirements` (pip of this venv installs into it,
+    from the same index, so the venv needs no pip of its own); its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True,
+                   timeout=120)
+    python = path / "bin" / "python"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+         "--disable-pip-version-check", *requirements],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return python
+
+
+def outside_env() -> dict[str, str]:
+    """The environment without this checkout on the path: only the venv's own site."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
+async def sdk_check(python: Path) -> dict[str, Any]:
+    """tests/sdk_check.py with `python` against a real server run from the dev venv."""
+    server = await ServerProcess.start("--no-http")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(python), str(SDK_CHECK), str(server.port), cwd=str(python.parent),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=outside_env(),
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        server.signal(signal.SIGTERM)
+        await server.wait()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    report: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    assert [p["saw"] for p in report["players"]] == ["bob", "ada"], report
+    assert all(p["chained"] >= 3 for p in report["players"]), report
+    return report
+
+
+async def test_the_wheel_without_extras_is_the_lean_sdk(
+    dist: dict[str, Path], tmp_path: Path
+) -> None:
+    python = fresh_venv(tmp_path / "sdk", str(dist["wheel"]))
+    report = await sdk_check(python)
+    # connected and played with only its own dependencies: nothing heavy loaded or present
+    assert report["imported"] == [] and report["installed"] == [], report
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "list", "--format=json"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout
+    names = {p["name"].lower() for p in json.loads(listed)}
+    assert names == {"tickcast", "protobuf", "websockets"}, names
+    # the server is an extra: its command says exactly what to install
+    serve = subprocess.run([str(python.parent / "tickcast"), "serve"], capture_output=True,
+                           text=True, timeout=60, env=outside_env())
+    assert serve.returncode == 1 and serve.stdout == ""
+    assert serve.stderr.strip().endswith("pip install 'tickcast[server]'"), serve.stderr
+    assert "Traceback" not in serve.stderr
+
+
+async def test_the_sdk_runs_on_the_oldest_protobuf_it_allows(
+    dist: dict[str, Path], tmp_path: Path
+) -> None:
+    oldest = oldest_protobuf()
+    python = fresh_venv(tmp_path / "old", str(dist["wheel"]), f"protobuf=={oldest}")
+    report = await sdk_check(python)
+    assert report["protobuf"] == oldest and report["backend"] == "upb", report
+
+
+def test_the_extras_are_what_the_cli_checks_for() -> None:
+    """cli.EXTRAS names, per extra, the modules of the requirements pyproject lists."""
+    from tickcast.cli import EXTRAS
+
+    module_of = {"aiohttp": "aiohttp", "prometheus-client": "prometheus_client", "rich": "rich",
+                 "pyjwt": "jwt", "redis": "redis", "uvloop": None}
+    extras = PYPROJECT["project"]["optional-dependencies"]
+
+    def modules(extra: str) -> set[str]:
+        out: set[str] = set()
+        for req in extras[extra]:
+            name = re.split(r"[\[<>=;\s]", req, maxsplit=1)[0].lower()
+            if name == "tickcast":  # tickcast[server]: that extra's modules
+                inner = re.search(r"\[(.*)\]", req)
+                assert inner
+                for part in inner.group(1).split(","):
+                    out |= modules(part.strip())
+                continue
+            module = module_of[name]
+            if module:
+                out.add(module)
+        return out
+
+    for extra, mods in EXTRAS.items():
+        assert set(mods) == modules(extra), extra
+    assert set(EXTRAS["cluster"]) >= HEAVY
+    base = {re.split(r"[\[<>=;\s]", d, maxsplit=1)[0].lower()
+            for d in PYPROJECT["project"]["dependencies"]}
+    assert base == {"protobuf", "websockets"}

@@ -21,7 +21,7 @@ def marked_block(marker: str) -> list[str]:
 def test_exactly_two_commands_one_to_serve_and_one_to_test() -> None:
     (run,) = marked_block("run-command")
     (test,) = marked_block("test-command")
-    assert run.startswith("python3 -m venv") and "pip install ." in run
+    assert run.startswith("python3 -m venv") and "pip install '.[server]'" in run
     assert run.endswith("tickcast serve")
     assert test.startswith("python3 -m venv") and "pip install -e '.[dev]'" in test
     assert test.endswith("-m pytest")

@@ -14,7 +14,6 @@ import sys
 import time
 
 from tickcast.cli import run_async
-from tickcast.cluster.redis_store import RedisStore
 from tickcast.redact import redact_url
 
 
@@ -32,6 +31,8 @@ def drain_args(p: argparse.ArgumentParser) -> None:
 
 
 async def _drain(url: str, node: str, wait: float) -> int:
+    from tickcast.cluster.redis_store import RedisStore  # the cluster extra: redis-py
+
     store = RedisStore(url, lease_seconds=3.0)
     try:
         if node not in await store.live_nodes():

@@ -148,6 +148,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             finally:
                 if out is not sys.stdout:
                     out.close()
+    except BrokenPipeError:
+        raise  # `| head`: the CLI ends quietly (cli.main)
     except (StoreError, OSError) as exc:
         return _fail(exc)
     return 0
