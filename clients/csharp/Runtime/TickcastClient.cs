@@ -262,8 +262,7 @@ namespace Tickcast
                     else
                     {
                         // by datagram while UDP is active, else by the stream (after what it has not carried)
-                        udp.Session.OnInput(Clock.Elapsed, udp.Actions);
-                        Carry(session, udp);
+                        Drive(session, udp, (u, now, act) => u.OnInput(now, act));
                     }
                 }
                 return seq;
@@ -628,8 +627,7 @@ namespace Tickcast
                 if (udp != null)
                 {
                     // merged with the datagrams' ticks: each once, in order, whichever path brought it
-                    udp.Session.OnStreamTick(message.Tick.Number, message, Clock.Elapsed, udp.Actions);
-                    Carry(session, udp);
+                    Drive(session, udp, (u, now, act) => u.OnStreamTick(message.Tick.Number, message, now, act));
                     return;
                 }
                 EnqueueTicks(core.OnTick(message.Tick, message.TickBytes));
@@ -693,13 +691,12 @@ namespace Tickcast
                     return;
                 }
                 // the stream carried every input so far (the Welcome's resend included)
-                var udp = new UdpSession(offer, core.Received + 1, core.NextSeq - 1, core.Unconfirmed, options.UdpTimers);
+                var udp = new UdpSession(core, offer, options.UdpTimers);
                 path = new UdpPath(udp, link, remote);
                 session.Udp = path;
                 path.Timer = new Timer(_ => OnUdpTimer(session, path));
                 Enqueue(new ClientEvent(ClientEventKind.UdpModeChanged) { UdpMode = udp.Mode });
-                udp.Start(Clock.Elapsed, path.Actions);
-                Carry(session, path);
+                Drive(session, path, (u, now, act) => u.Start(now, act));
             }
             Log("UDP session to " + remote + ": probing");
             new Thread(() => ReadDatagrams(session, path)) { IsBackground = true, Name = "tickcast udp " + core.PlayerId }.Start();
@@ -744,8 +741,7 @@ namespace Tickcast
                 {
                     if (session.Udp != path || done)
                         return;
-                    path.Session.OnDatagram(data, 0, data.Length, Clock.Elapsed, path.Actions);
-                    Carry(session, path);
+                    Drive(session, path, (u, now, act) => u.OnDatagram(data, 0, data.Length, now, act));
                 }
             }
         }
@@ -756,30 +752,32 @@ namespace Tickcast
             {
                 if (session.Udp != path || done)
                     return;
-                path.Session.OnTimer(Clock.Elapsed, path.Actions);
-                Carry(session, path);
+                Drive(session, path, (u, now, act) => u.OnTimer(now, act));
             }
         }
 
-        /// <summary>Carries out what the UDP session asked for (under the gate): ticks to the game, inputs
-        /// to the stream, datagrams to the server, a mode change as an event; then re-arms its timer.</summary>
-        void Carry(Session session, UdpPath path)
+        /// <summary>Calls the UDP session (under the gate), then carries out what it asked for: ticks to
+        /// the game, inputs to the stream, datagrams to the server, a mode change as an event; then re-arms
+        /// its timer.</summary>
+        void Drive(Session session, UdpPath path, Action<UdpSession, TimeSpan, UdpActions> call)
         {
             var act = path.Actions;
             try
             {
-                foreach (var merged in act.Ticks)
-                    EnqueueTicks(merged.IsSkip ? core.OnSkipped(merged.Number) : core.OnTick(merged.Message.Tick, merged.Message.TickBytes));
+                call(path.Session, Clock.Elapsed, act);
             }
             catch (Exception e)
             {
                 // a tick gap without SkipEmptyTicks: as on the stream, it ends the connection
+                if (!(e is TickcastException))
+                    throw;
                 act.Clear();
                 if (session.Failure == null)
                     session.Failure = e;
                 session.Connection.Abort();
                 return;
             }
+            EnqueueTicks(act.Ticks);
             foreach (var message in act.StreamMessages)
                 session.Connection.Send(message);
             foreach (var datagram in act.Datagrams)

@@ -14,7 +14,7 @@ namespace Tickcast.Tests
     [TestFixture]
     public class UdpSessionTests
     {
-        List<PendingInput> unconfirmed;
+        ClientCore core;
         UdpActions act;
         DatagramKey key;
         ReplayWindow serverWindow;
@@ -23,7 +23,6 @@ namespace Tickcast.Tests
         [SetUp]
         public void Create()
         {
-            unconfirmed = new List<PendingInput>();
             act = new UdpActions();
             key = new DatagramKey(UdpDatagramTests.Key());
             serverWindow = new ReplayWindow();
@@ -36,16 +35,32 @@ namespace Tickcast.Tests
             key.Dispose();
         }
 
-        UdpSession Session(ulong next = 130, uint lastStreamSeq = 0)
+        /// <summary>cy (slot 3) welcomed at <paramref name="next"/>; <paramref name="sentBefore"/> are inputs sent
+        /// before the Welcome (which the stream then carried, as the Welcome's resend).</summary>
+        UdpSession Session(ulong next = 130, params string[] sentBefore)
         {
-            return new UdpSession(UdpDatagramTests.Offer(), next, lastStreamSeq, unconfirmed);
+            core = new ClientCore("cy", "arena", skipEmptyTicks: true);
+            byte[] message;
+            foreach (var payload in sentBefore)
+                core.NextInput(Hex.Utf8(payload), out message);
+            core.OnWelcome(new Welcome { Room = "arena", Slot = 3, TickRate = 30, FirstTick = next });
+            return new UdpSession(core, UdpDatagramTests.Offer());
         }
 
-        PendingInput Input(uint seq, string payload)
+        List<PendingInput> Unconfirmed { get { return core.Unconfirmed.ToList(); } }
+
+        void Input(uint seq, string payload)
         {
-            var input = new PendingInput(seq, Hex.Utf8(payload), ClientCore.InputMessage(seq, Hex.Utf8(payload)));
-            unconfirmed.Add(input);
-            return input;
+            byte[] message;
+            Assert.AreEqual(seq, core.NextInput(Hex.Utf8(payload), out message));
+        }
+
+        /// <summary>Tick <paramref name="number"/> on the stream, carrying cy's input <paramref name="seq"/>.</summary>
+        static ServerMessage Confirming(ulong number, uint seq)
+        {
+            var tick = new Protocol.Tick { Number = number };
+            tick.Inputs.Add(new RelayedInput { Slot = 3, Seq = seq, Payload = Hex.Utf8("x") });
+            return ServerMessage.Decode(new ServerMessage { Tick = tick }.Encode());
         }
 
         /// <summary>What the server reads in the client's datagram.</summary>
@@ -89,7 +104,7 @@ namespace Tickcast.Tests
             udp.OnInput(At(10), act);
             Assert.AreEqual(0, act.Datagrams.Count);
             Assert.AreEqual(1, act.StreamMessages.Count);
-            Assert.AreEqual(Hex.Of(unconfirmed[0].Message), Hex.Of(act.StreamMessages[0]));
+            Assert.AreEqual(Hex.Of(Unconfirmed[0].Message), Hex.Of(act.StreamMessages[0]));
             act.Clear();
 
             var challenge = Hex.Parse(UdpDatagramTests.Challenge);
@@ -103,8 +118,8 @@ namespace Tickcast.Tests
             var tick = Hex.Parse(UdpDatagramTests.TickDatagram);
             Assert.AreEqual(DatagramRefusal.None, udp.OnDatagram(tick, 0, tick.Length, At(70), act));
             Assert.AreEqual(130ul, act.Ticks.Single().Number);
-            Assert.AreEqual(Hex.Of(Hex.Parse(UdpDatagramTests.TickFrame130).Skip(1).ToArray()),
-                Hex.Of(act.Ticks[0].Message.Encode()), "the very frame of the TCP example");
+            Assert.AreEqual(Hex.Of(Hex.Parse(UdpDatagramTests.TickFrame130).Skip(3).ToArray()),
+                Hex.Of(act.Ticks[0].Raw), "the very tick of the TCP example");
             var ack = Read(act.Datagrams.Single());
             Assert.AreEqual(3u, ack.Seq);
             Assert.IsTrue(ack.Active);
@@ -219,16 +234,14 @@ namespace Tickcast.Tests
             Assert.AreEqual(UdpMode.Fallback, udp.Mode);
             Assert.AreEqual(At(2000), now - lastPong, "fell back 2 s after the last valid datagram");
             Assert.AreEqual(1, act.StreamMessages.Count, "input 1 written on the stream at the fallback");
-            Assert.AreEqual(Hex.Of(unconfirmed[0].Message), Hex.Of(act.StreamMessages[0]));
+            Assert.AreEqual(Hex.Of(Unconfirmed[0].Message), Hex.Of(act.StreamMessages[0]));
             Assert.AreEqual(0, act.Datagrams.Count);
         }
 
         [Test]
         public void InputsTakeTheDatagramWhileAllUnconfirmedFitElseTheStreamAfterWhatItHasNotCarried()
         {
-            var udp = Session(130, 2);   // the Welcome's resend put 1 and 2 on the stream
-            Input(1, "a");
-            Input(2, "b");
+            var udp = Session(130, "a", "b");   // the Welcome's resend put 1 and 2 on the stream
             udp.Start(At(0), act);
             Assert.AreEqual(new uint[] { 1, 2 }, TakeOne().Inputs.Select(i => i.Seq).ToArray(), "every datagram carries the oldest unconfirmed");
             var hello = FromServer(129, 0);
@@ -242,7 +255,7 @@ namespace Tickcast.Tests
 
             // a burst that does not fit: the stream carries 3.. (1 and 2 it carried already), datagrams the oldest that fit
             uint seq = 4;
-            while (unconfirmed.Sum(i => i.Frame.Length) <= Datagram.InputBudget)
+            while (Unconfirmed.Sum(i => i.Frame.Length) <= Datagram.InputBudget)
                 Input(seq++, new string('p', 100));
             udp.OnInput(At(30), act);
             Assert.AreEqual(0, act.Datagrams.Count, "no datagram for an input that goes by the stream");
@@ -257,11 +270,16 @@ namespace Tickcast.Tests
             // the next datagram (an ack) carries the oldest ones that fit, a prefix: never a later one without the earlier
             udp.OnTimer(At(600), act);
             var d = TakeOne();
-            Assert.IsTrue(d.Inputs.Count > 3 && d.Inputs.Count < unconfirmed.Count);
-            Assert.AreEqual(unconfirmed.Take(d.Inputs.Count).Select(i => i.Seq).ToArray(), d.Inputs.Select(i => i.Seq).ToArray());
+            Assert.IsTrue(d.Inputs.Count > 3 && d.Inputs.Count < Unconfirmed.Count);
+            Assert.AreEqual(Unconfirmed.Take(d.Inputs.Count).Select(i => i.Seq).ToArray(), d.Inputs.Select(i => i.Seq).ToArray());
 
-            // confirmed in a tick: gone from the list, so new inputs fit again and take the datagram
-            unconfirmed.Clear();
+            // confirmed in a tick: gone from the list, and the ack carries none of them
+            udp.OnStreamTick(130, Confirming(130, seq), At(650), act);
+            Assert.AreEqual(130ul, act.Ticks.Single().Number);
+            Assert.AreEqual(0, TakeOne().Inputs.Count, "the ack is built after the tick confirmed them");
+            Assert.AreEqual(0, core.PendingInputs);
+            act.Clear();
+            // so new inputs fit again and take the datagram
             Input(seq + 1, "e");
             udp.OnInput(At(700), act);
             Assert.AreEqual(0, act.StreamMessages.Count);
@@ -271,7 +289,7 @@ namespace Tickcast.Tests
         [Test]
         public void AnInputTooLargeForAnyDatagramBlocksTheLaterOnesFromDatagrams()
         {
-            var udp = Session(130, 0);
+            var udp = Session(130);
             udp.Start(At(0), act);
             var hello = FromServer(129, 0);
             udp.OnDatagram(hello, 0, hello.Length, At(10), act);
@@ -311,6 +329,31 @@ namespace Tickcast.Tests
             Assert.AreEqual(Hex.Of(c2), Hex.Of(echo.Response), "echoed at once");
             udp.OnTimer(At(1300), act);
             Assert.AreEqual(Hex.Of(c2), Hex.Of(TakeOne().Response), "and in every datagram while the newest has it");
+        }
+
+        [Test]
+        public void FallbackProbesEchoTheNewestChallengeTooAndALateTimerCannotSendIntoSilence()
+        {
+            var udp = Session();
+            udp.Start(At(0), act);
+            act.Clear();
+            var c = Hex.Parse("3333333333333333");
+            var answer = FromServer(129, 0, c, 1);
+            udp.OnDatagram(answer, 0, answer.Length, At(10), act);
+            Assert.AreEqual(Hex.Of(c), Hex.Of(TakeOne().Response));
+            // silence; the timer is late, and an input comes first: it must go by the stream
+            Input(1, "late");
+            udp.OnInput(At(2500), act);
+            Assert.AreEqual(UdpMode.Fallback, udp.Mode);
+            Assert.AreEqual(0, act.Datagrams.Count);
+            Assert.AreEqual(1, act.StreamMessages.Count);
+            act.Clear();
+            udp.OnTimer(udp.NextDeadline, act);
+            var probe = TakeOne();
+            Assert.IsFalse(probe.Active);
+            Assert.IsTrue(probe.Ping.HasValue);
+            Assert.AreEqual(Hex.Of(c), Hex.Of(probe.Response), "every datagram echoes the newest challenge");
+            Assert.AreEqual(1u, probe.Inputs.Single().Seq, "and carries the oldest unconfirmed inputs");
         }
 
         [Test]
@@ -364,7 +407,7 @@ namespace Tickcast.Tests
         [Test]
         public void AfterDatagram0xffffffffTheSessionSendsNoMore()
         {
-            var udp = Session(130, 0);
+            var udp = Session(130);
             udp.SkipSeqTo(uint.MaxValue - 1);
             udp.Start(At(0), act);
             Assert.AreEqual(uint.MaxValue, TakeOne().Seq);

@@ -41,6 +41,9 @@ namespace Tickcast.Udp
     /// </remarks>
     public sealed class TickMerger
     {
+        /// <summary>The most frames kept early (a server's window is far smaller: 64 by default).</summary>
+        public const int MaxKept = 4096;
+
         readonly SortedDictionary<ulong, MergedTick> kept = new SortedDictionary<ulong, MergedTick>();
         readonly List<KeyValuePair<ulong, ulong>> known = new List<KeyValuePair<ulong, ulong>>();
 
@@ -63,6 +66,10 @@ namespace Tickcast.Udp
         /// <summary>Copies that arrived after the tick was applied or kept (both paths).</summary>
         public long Duplicates { get; private set; }
 
+        /// <summary>Ticks whose first copy came in a datagram where it was not the newest frame: the
+        /// datagram of its own tick was lost (or late), and the redundancy of the next one made up for it.</summary>
+        public long Repaired { get; private set; }
+
         /// <summary>Takes a datagram's ticks; appends to <paramref name="apply"/> what can be applied now, in order.</summary>
         public void OnDatagram(ServerDatagram datagram, List<MergedTick> apply)
         {
@@ -73,12 +80,19 @@ namespace Tickcast.Udp
                 Duplicates += datagram.Frames.Count;
                 return;   // everything in it was applied
             }
-            foreach (var frame in datagram.Frames)
+            if (kept.Count + datagram.Frames.Count > MaxKept)
+                return;   // keep nothing of it rather than a range without its frames
+            for (int i = 0; i < datagram.Frames.Count; i++)
             {
+                var frame = datagram.Frames[i];
                 if (frame.Number < Next || kept.ContainsKey(frame.Number))
+                {
                     Duplicates++;
-                else
-                    kept[frame.Number] = new MergedTick(frame.Number, frame.Message, true);
+                    continue;
+                }
+                kept[frame.Number] = new MergedTick(frame.Number, frame.Message, true);
+                if (i > 0)
+                    Repaired++;
             }
             ulong first = datagram.First;
             known.Add(new KeyValuePair<ulong, ulong>(first > Next ? first : Next, datagram.Newest));

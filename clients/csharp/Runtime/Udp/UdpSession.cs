@@ -3,8 +3,10 @@
 // and merges the server's datagrams with the stream's ticks, decides which path
 // each input takes, builds the client's datagrams (the highest contiguous tick,
 // the oldest unconfirmed inputs, the challenge's echo, pings) and runs the
-// probing / active / fallback modes on their timers. The connection layer
-// (TickcastClient) carries out what it returns in a UdpActions.
+// probing / active / fallback modes on their timers. It hands the merged ticks
+// to the client's ClientCore (which drops confirmed inputs) before it builds a
+// datagram, so a datagram never carries an input its own ticks confirmed. The
+// connection layer (TickcastClient) carries out what it returns in a UdpActions.
 using System;
 using System.Collections.Generic;
 using Tickcast.Protocol;
@@ -36,7 +38,8 @@ namespace Tickcast.Udp
         /// <summary>Active: a datagram at least this often.</summary>
         public TimeSpan Keepalive { get; set; } = TimeSpan.FromMilliseconds(500);
 
-        /// <summary>Active: a ping in a datagram this often (the pongs keep the silence timer honest in a quiet room).</summary>
+        /// <summary>Active: the first datagram this long after the last ping carries a ping (the pongs keep the
+        /// silence timer honest in a quiet room; with the defaults every keepalive has one).</summary>
         public TimeSpan PingInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
         /// <summary>Active: no valid server datagram for this long: fallback.</summary>
@@ -51,12 +54,12 @@ namespace Tickcast.Udp
         }
     }
 
-    /// <summary>What a call to a <see cref="UdpSession"/> asks its caller to do, in this order:
-    /// apply <see cref="Ticks"/>, write <see cref="StreamMessages"/> on the stream, send <see cref="Datagrams"/>.</summary>
+    /// <summary>What a call to a <see cref="UdpSession"/> asks its caller to do: hand <see cref="Ticks"/>
+    /// to the game, write <see cref="StreamMessages"/> on the stream, send <see cref="Datagrams"/>.</summary>
     public sealed class UdpActions
     {
-        /// <summary>Ticks to apply now, in order (from either path).</summary>
-        public readonly List<MergedTick> Ticks = new List<MergedTick>();
+        /// <summary>Ticks for the game, in order, each once (from either path, through the ClientCore).</summary>
+        public readonly List<Tick> Ticks = new List<Tick>();
 
         /// <summary>ClientMessage bodies (inputs) to write on the stream, in order.</summary>
         public readonly List<byte[]> StreamMessages = new List<byte[]>();
@@ -86,7 +89,9 @@ namespace Tickcast.Udp
         readonly DatagramKey key;
         readonly ReplayWindow window = new ReplayWindow();
         readonly TickMerger merger;
+        readonly ClientCore core;
         readonly IEnumerable<PendingInput> unconfirmed;
+        readonly List<MergedTick> merged = new List<MergedTick>();
         readonly UdpTimers timers;
         readonly long[] refused = new long[(int)DatagramRefusal.Body + 1];
         readonly Queue<KeyValuePair<ulong, TimeSpan>> pings = new Queue<KeyValuePair<ulong, TimeSpan>>();
@@ -97,21 +102,22 @@ namespace Tickcast.Udp
         TimeSpan started, lastValid, lastSent, lastPing, nextProbe;
         bool disposed;
 
-        /// <summary>A session from a usable offer (see <see cref="Usable"/>). <paramref name="next"/> is the
-        /// number of the next tick to apply (the resume point plus 1); <paramref name="lastStreamSeq"/> the
-        /// highest input seq the stream carried (after a Welcome: the last seq, as the stream resent them all);
-        /// <paramref name="unconfirmed"/> the live list of inputs not yet seen in a tick, oldest first.</summary>
-        public UdpSession(UdpOffer offer, ulong next, uint lastStreamSeq, IEnumerable<PendingInput> unconfirmed,
-            UdpTimers timers = null)
+        /// <summary>A session from a usable offer (see <see cref="Usable"/>), right after <paramref name="core"/>
+        /// took the Welcome (and the stream carried its resend): the next tick is the core's resume point
+        /// plus 1, and the stream has carried every input numbered so far.</summary>
+        public UdpSession(ClientCore core, UdpOffer offer, UdpTimers timers = null)
         {
             string why = Usable(offer);
             if (why != null)
                 throw new ArgumentException("unusable UDP offer: " + why, "offer");
+            if (core == null || !core.Welcomed)
+                throw new ArgumentException("a UDP session starts after the core's Welcome", "core");
             sessionId = (byte[])offer.SessionId.Clone();
             key = new DatagramKey(offer.Key);
-            merger = new TickMerger(next);
-            this.lastStreamSeq = lastStreamSeq;
-            this.unconfirmed = unconfirmed;
+            merger = new TickMerger(core.Received + 1);
+            this.core = core;
+            lastStreamSeq = core.NextSeq - 1;
+            unconfirmed = core.Unconfirmed;
             this.timers = (timers ?? new UdpTimers()).Copy();
             Mode = UdpMode.Probing;
         }
@@ -151,7 +157,8 @@ namespace Tickcast.Udp
                     case UdpMode.Probing:
                         return Min(nextProbe, started + timers.ProbeTimeout);
                     case UdpMode.Active:
-                        return Min(lastValid + timers.Silence, Min(lastSent + timers.Keepalive, lastPing + timers.PingInterval));
+                        // a ping rides on the first datagram after PingInterval: keepalives carry it in a quiet room
+                        return Min(lastValid + timers.Silence, lastSent + timers.Keepalive);
                     case UdpMode.Fallback:
                         return nextProbe;
                     default:
@@ -169,6 +176,7 @@ namespace Tickcast.Udp
         public long TicksViaDatagram { get { return merger.ViaDatagram; } }
         public long TicksViaStream { get { return merger.ViaStream; } }
         public long DuplicateTicks { get { return merger.Duplicates; } }
+        public long RepairedTicks { get { return merger.Repaired; } }
         public int KeptTicks { get { return merger.Kept; } }
 
         /// <summary>Received datagrams dropped, by reason.</summary>
@@ -227,7 +235,8 @@ namespace Tickcast.Udp
             if (d.Pong.HasValue)
                 OnPong(d.Pong.Value, now);
             ulong before = merger.Next;
-            merger.OnDatagram(d, act.Ticks);
+            merger.OnDatagram(d, merged);
+            Apply(act);
             bool due = merger.Next != before || (newest && d.Challenge != null);
             if (Mode == UdpMode.Probing || Mode == UdpMode.Fallback)
             {
@@ -242,16 +251,19 @@ namespace Tickcast.Udp
         /// <summary>Tick <paramref name="number"/> arrived on the stream.</summary>
         public void OnStreamTick(ulong number, ServerMessage message, TimeSpan now, UdpActions act)
         {
+            CheckTimeouts(now, act);
             ulong before = merger.Next;
-            merger.OnStream(number, message, act.Ticks);
+            merger.OnStream(number, message, merged);
+            Apply(act);
             if (merger.Next != before && Mode == UdpMode.Active)
                 Send(now, act);   // acknowledge at once: the server stops repeating it
         }
 
-        /// <summary>The game sent an input (already appended to the unconfirmed list): by datagram
+        /// <summary>The game sent an input (already numbered by the core's NextInput): by datagram
         /// while active and every unconfirmed input fits in one, else by the stream.</summary>
         public void OnInput(TimeSpan now, UdpActions act)
         {
+            CheckTimeouts(now, act);   // a late timer must not send an input into a silence
             if (Mode == UdpMode.Active && UnconfirmedFit())
                 Send(now, act);
             else
@@ -261,23 +273,19 @@ namespace Tickcast.Udp
         /// <summary>The time <see cref="NextDeadline"/> named came (calling it early is harmless).</summary>
         public void OnTimer(TimeSpan now, UdpActions act)
         {
+            if (CheckTimeouts(now, act))
+                return;
             switch (Mode)
             {
                 case UdpMode.Probing:
-                    if (now >= started + timers.ProbeTimeout)
-                    {
-                        FallBack(now, act);
-                    }
-                    else if (now >= nextProbe)
+                    if (now >= nextProbe)
                     {
                         Probe(now, act);
                         nextProbe = now + timers.ProbeInterval;
                     }
                     break;
                 case UdpMode.Active:
-                    if (now >= lastValid + timers.Silence)
-                        FallBack(now, act);
-                    else if (now >= lastSent + timers.Keepalive || now >= lastPing + timers.PingInterval)
+                    if (now >= lastSent + timers.Keepalive)
                         Send(now, act);
                     break;
                 case UdpMode.Fallback:
@@ -301,6 +309,33 @@ namespace Tickcast.Udp
         }
 
         // ------------------------------------------------------------ inside
+
+        /// <summary>Hands what the merge released to the core: typed ticks, confirmed inputs dropped.
+        /// Without SkipEmptyTicks a skipped number throws TickGapException, as on the stream.</summary>
+        void Apply(UdpActions act)
+        {
+            try
+            {
+                foreach (var t in merged)
+                    act.Ticks.AddRange(t.IsSkip ? core.OnSkipped(t.Number) : core.OnTick(t.Message.Tick, t.Message.TickBytes));
+            }
+            finally
+            {
+                merged.Clear();
+            }
+        }
+
+        /// <summary>Falls back if the probing timeout or the silence has run out; true if it did.</summary>
+        bool CheckTimeouts(TimeSpan now, UdpActions act)
+        {
+            if ((Mode == UdpMode.Probing && now >= started + timers.ProbeTimeout)
+                || (Mode == UdpMode.Active && now >= lastValid + timers.Silence))
+            {
+                FallBack(now, act);
+                return true;
+            }
+            return false;
+        }
 
         void FallBack(TimeSpan now, UdpActions act)
         {
@@ -343,9 +378,10 @@ namespace Tickcast.Udp
             return true;
         }
 
+        /// <summary>A probe: not active, a ping (and the echo of the newest challenge, as every datagram).</summary>
         void Probe(TimeSpan now, UdpActions act)
         {
-            Emit(new ClientDatagram { Ping = NextPing(now), Received = Received }, now, act);
+            Emit(new ClientDatagram { Ping = NextPing(now), Received = Received, Response = challenge }, now, act);
         }
 
         /// <summary>An active datagram: received, the challenge's echo, a ping when due, the oldest inputs.</summary>

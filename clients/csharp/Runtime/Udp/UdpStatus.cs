@@ -33,6 +33,9 @@ namespace Tickcast.Udp
         /// <summary>Second copies of ticks (both paths, or repeated datagrams), dropped by the merge.</summary>
         public long DuplicateTicks { get; private set; }
 
+        /// <summary>Ticks that a later datagram brought because the datagram of their own tick was lost or late.</summary>
+        public long RepairedTicks { get; private set; }
+
         internal void Add(UdpSession s)
         {
             Sessions++;
@@ -45,6 +48,7 @@ namespace Tickcast.Udp
             TicksViaDatagram += s.TicksViaDatagram;
             TicksViaStream += s.TicksViaStream;
             DuplicateTicks += s.DuplicateTicks;
+            RepairedTicks += s.RepairedTicks;
         }
 
         internal UdpStatus Copy()
