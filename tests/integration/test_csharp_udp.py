@@ -1,0 +1,530 @@
+"""The C# client's UDP path (clients/csharp, Runtime/Udp) against the Python core.
+
+The C# code was written from docs/protocol.md alone; these tests hold it to the
+reference implementation, tickcast.udp:
+
+- golden vectors: server datagrams made by `UdpMember` (and by the codec at edge
+  values) are verified, decoded and encoded back byte for byte by the C# codec;
+  client datagrams made by `UdpClientCore` are decoded and made again from their
+  fields, byte-identical; tampered, truncated, replayed and malformed datagrams
+  are refused by C# for the same reason as by Python;
+- scripted sessions: a Python server member and the Python client core run a
+  lossy session on a fake clock; every event the client saw (datagrams, stream
+  ticks, inputs, timers) is replayed into the C# `UdpSession`, which must send
+  the same datagrams, write the same stream frames and hand over the same ticks;
+- end to end (tests/csharp_udp_peer.py): a C# TickcastClient with `Udp = true`
+  against a real `tickcast serve` behind a peer that adds the UDP session (the
+  server-side core on a real UDP socket), next to a Python client on TCP:
+  byte-identical ticks, every input once, fallback when UDP is blocked and back.
+
+Needs `mcs` and `mono` (`apt-get install -y mono-devel`, which `.ci/run` does).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from typing import Any
+
+import pytest
+from csharp_support import BUILD, build_csharp
+
+from tests.udp_support import counter_bytes
+from tickcast import wire
+from tickcast.client import ClientCore, Tick, input_frame
+from tickcast.proto import pb
+from tickcast.udp import UdpClientCore, UdpEndpoint, UdpServerSettings
+from tickcast.udp import datagram as dg
+from tickcast.udp.datagram import Refusal, Refused, ReplayWindow, tick_of
+
+GRID = 64
+"""Script time unit: 1/64 s. Every timer of both cores is a whole number of these,
+so Python's float clock and C#'s integer one agree exactly."""
+
+# how C# names Python's refusal reasons (C# has one reason for both sizes and both replays)
+CSHARP_REFUSAL = {
+    None: "None",
+    Refusal.TRUNCATED: "Size",
+    Refusal.OVERSIZED: "Size",
+    Refusal.BAD_KIND: "Kind",
+    Refusal.UNKNOWN_SESSION: "Session",
+    Refusal.BAD_MAC: "Mac",
+    Refusal.REPLAY: "Replay",
+    Refusal.TOO_OLD: "Replay",
+    Refusal.MALFORMED: "Body",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built() -> None:
+    build_csharp()
+
+
+def harness_golden(lines: list[str]) -> dict[str, dict[str, Any]]:
+    """Run `Tickcast.Harness.exe golden` on TSV lines; its answers by vector name."""
+    done = subprocess.run(
+        ["mono", "--debug", str(BUILD / "Tickcast.Harness.exe"), "golden"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert len(answers) == len(lines), done.stdout[-2000:]
+    by_name = {a["name"]: a for a in answers}
+    for name, a in by_name.items():
+        assert "error" not in a, f"{name}: {a['error']}"
+    return by_name
+
+
+def python_read(data: bytes, kind: int, session: bytes, key: bytes, window: ReplayWindow) -> Any:
+    """What the Python core makes of a datagram: (refusal or None, decoded body or None)."""
+    try:
+        seq, raw = dg.authenticate(data, kind, session, key, window)
+        body = dg.decode_server_body(raw) if kind == dg.SERVER_KIND else dg.decode_client_body(raw)
+    except Refused as exc:
+        return exc.reason, None
+    window.record(seq)
+    return None, (seq, body)
+
+
+# ---------------------------------------------------------------- a session on a fake clock
+
+
+class Recorder:
+    """One Python server member and one Python client core on a 1/64 s grid, with
+    a lossy, duplicating, reordering datagram network and a lagging stream.
+
+    Every event the client takes is recorded as a script command for the C#
+    harness, with what the Python client did in answer: the datagrams it sent,
+    the stream frames it wrote, the ticks it handed on, its mode. The server side
+    answers the Python client's datagrams, so the C# client, given the same
+    events, must answer with the very same bytes.
+    """
+
+    def __init__(self, seed: int, *, skip_empty: bool = False, loss: float = 0.2) -> None:
+        self.rnd = random.Random(seed)
+        self.loss = loss
+        self.skip_empty = skip_empty
+        self.t = 0  # grid units
+        self.endpoint = UdpEndpoint(UdpServerSettings(), random_bytes=counter_bytes(seed))
+        self.member = self.endpoint.open(first_tick=1, tick_interval=2 / GRID)
+        self.core = ClientCore("cy", "arena", skip_empty_ticks=skip_empty)
+        self.welcome = pb.Welcome(
+            room="arena", slot=1, tick_rate=GRID // 2, first_tick=1, udp=self.member.offer(7777)
+        )
+        self.commands: list[str] = []
+        self.expected: list[dict[str, Any]] = []
+        self.next_tick = 1
+        self.frames: dict[int, bytes | None] = {}
+        self.open_inputs: list[bytes] = []
+        self.last_seq = 0
+        self.s2c: list[tuple[int, bytes]] = []  # (arrives at, datagram)
+        self.c2s: list[tuple[int, bytes]] = []
+        self.s2c_stream: list[tuple[int, bytes]] = []
+        self.c2s_stream: list[bytes] = []
+        self.udp_blocked = False
+        self.port = 40000  # the client's source port, as the server sees it (its NAT may change it)
+        resend = self.core.on_welcome(self.welcome)
+        udp = UdpClientCore.from_welcome(self.core, self.welcome, self.now)
+        assert udp is not None
+        self.udp = udp
+        self._record(f"welcome@{self._welcome_hex()}@{self.t}", [], extra_stream=resend)
+
+    @property
+    def now(self) -> float:
+        return self.t / GRID
+
+    def _welcome_hex(self) -> str:
+        return pb.ServerMessage(welcome=self.welcome).SerializeToString().hex()
+
+    def _record(
+        self, command: str, ticks: list[Tick], extra_stream: list[bytes] | None = None
+    ) -> None:
+        sent = self.udp.datagrams_to_send(self.now)
+        stream = [*(extra_stream or []), *self.udp.stream_frames_to_send()]
+        self.commands.append(command)
+        self.expected.append(
+            {
+                "datagrams": [d.hex() for d in sent],
+                "stream": [f.hex() for f in stream],
+                "ticks": [[t.number, t.raw.hex()] for t in ticks],
+                "mode": self.udp.mode.value,
+            }
+        )
+        for d in sent:
+            if not self.udp_blocked and self.rnd.random() >= self.loss:
+                self.c2s.append((self.t + self.rnd.randint(0, 3), d))
+        self.c2s_stream.extend(stream)
+
+    # ---- the server side (not recorded: the client does not see it)
+
+    def _server_out(self) -> None:
+        for data, _addr in self.member.datagrams_to_send(self.now):
+            if self.udp_blocked:
+                continue
+            copies = 0 if self.rnd.random() < self.loss else (2 if self.rnd.random() < 0.1 else 1)
+            for _ in range(copies):
+                self.s2c.append((self.t + self.rnd.randint(0, 4), data))
+        for frame in self.member.stream_frames():
+            self.s2c_stream.append((self.t + self.rnd.randint(0, 6), frame))
+
+    def _room_tick(self) -> None:
+        n = self.next_tick
+        self.next_tick += 1
+        inputs = b"".join(self.open_inputs)
+        self.open_inputs = []
+        frame = None
+        if inputs or not self.skip_empty:
+            frame = wire.encode_tick_frame(wire.encode_tick_content(n, inputs))
+        self.frames[n] = frame
+        self.member.push(n, frame, self.now)
+        self._server_out()
+
+    def _submit(self, seq: int, payload: bytes) -> None:
+        if seq > self.last_seq:
+            self.last_seq = seq
+            self.open_inputs.append(wire.encode_relayed_input(1, seq, payload))
+
+    # ---- one grid step
+
+    def step(self, *, ticking: bool = True, inputs: bool = True) -> None:
+        self.t += 1
+        # timers first, on both sides
+        t = self.member.get_timer()
+        if t is not None and t <= self.now:
+            self.member.handle_timer(self.now)
+            self._server_out()
+        self.udp.handle_timer(self.now)
+        self._record(f"timer@{self.t}", [])
+        if ticking and self.t % 2 == 0:
+            self._room_tick()
+        # the server reads what reached it
+        for item in [x for x in self.c2s if x[0] <= self.t]:
+            self.c2s.remove(item)
+            got = self.endpoint.datagram_received(item[1], ("198.51.100.7", self.port), self.now)
+            if got is not None:
+                for seq, payload in got.inputs:
+                    self._submit(seq, payload)
+            self._server_out()
+        framer = wire.Framer(1 << 20)
+        for chunk in self.c2s_stream:
+            for body in framer.feed(chunk):
+                msg = wire.decode_client_message(body)
+                self._submit(msg.input.seq, msg.input.payload)
+        self.c2s_stream = []
+        # the client reads what reached it: datagrams in any order, the stream in order
+        due = [x for x in self.s2c if x[0] <= self.t]
+        self.rnd.shuffle(due)
+        for item in due:
+            self.s2c.remove(item)
+            ticks = self.udp.datagram_received(item[1], self.now)
+            self._record(f"dgram@{self.t}@{item[1].hex()}", ticks)
+        while self.s2c_stream and self.s2c_stream[0][0] <= self.t:
+            frame = self.s2c_stream.pop(0)[1]
+            body = frame[wire.prefix_length(frame) :]
+            raw = tick_of(body)
+            tick = pb.Tick()
+            tick.ParseFromString(raw)
+            ticks = self.udp.stream_tick(body, tick, raw)
+            self._record(f"stream@{self.t}@{body.hex()}", ticks)
+        if inputs and self.rnd.random() < 0.15:
+            payload = bytes(self.rnd.randrange(256) for _ in range(self.rnd.choice((1, 8, 300))))
+            self.udp.send_input(payload, self.now)
+            self._record(f"input@{self.t}@{payload.hex()}", [])
+
+    def script(self) -> str:
+        return ";".join(self.commands)
+
+
+def session(seed: int, skip_empty: bool, loss: float, blocked: tuple[int, int]) -> Recorder:
+    """A session of ~8 s: UDP works, is blocked (fallback), works again, then the
+    room stops and everything arrives. The client's NAT gives it a new source port
+    now and then (the server challenges the new address), once right before the block."""
+    rec = Recorder(seed, skip_empty=skip_empty, loss=loss)
+    for i in range(512):
+        rec.udp_blocked = blocked[0] <= i < blocked[1]
+        if i % 97 == 50 or i == blocked[0] - 3:
+            rec.port += 1
+        rec.step()
+    for _ in range(256):  # calm: no new ticks or inputs, everything in flight arrives
+        rec.loss = 0.0
+        rec.step(ticking=False, inputs=False)
+    return rec
+
+
+SESSIONS: list[tuple[int, bool, float, tuple[int, int]]] = [
+    (1, False, 0.0, (0, 0)),
+    (2, False, 0.05, (200, 380)),
+    (3, True, 0.2, (100, 300)),
+    (4, True, 0.5, (300, 320)),
+    (5, False, 0.3, (0, 200)),  # blocked from the start: probing gives up, then UDP appears
+]
+
+
+def test_scripted_sessions_send_the_same_datagrams_as_the_python_core() -> None:
+    recorders = [session(*s) for s in SESSIONS]
+    lines = [
+        f"udp-script\tsession-{s[0]}\t{int(s[1])}\t{r.script()}"
+        for s, r in zip(SESSIONS, recorders, strict=True)
+    ]
+    answers = harness_golden(lines)
+    compared = datagrams = 0
+    for s, rec in zip(SESSIONS, recorders, strict=True):
+        got = answers[f"session-{s[0]}"]["steps"]
+        assert len(got) == len(rec.expected)
+        py_ticks: list[list[Any]] = []
+        cs_ticks: list[list[Any]] = []
+        for i, (mine, theirs) in enumerate(zip(got, rec.expected, strict=True)):
+            where = f"session {s[0]}, step {i} ({rec.commands[i][:40]}...)"
+            assert mine["datagrams"] == theirs["datagrams"], where
+            assert mine["stream"] == theirs["stream"], where
+            assert mine["mode"] == theirs["mode"], where
+            if not s[1]:  # without skipped ticks both hand every tick over at the same event
+                assert mine["ticks"] == theirs["ticks"], where
+            py_ticks += theirs["ticks"]
+            cs_ticks += mine["ticks"]
+            compared += 1
+            datagrams += len(theirs["datagrams"])
+        # with skipped ticks C# hands a covered run of them over at once, Python with the next frame
+        assert cs_ticks[: len(py_ticks)] == py_ticks
+        assert [t[0] for t in cs_ticks] == list(range(1, len(cs_ticks) + 1))
+        last_frame = max(n for n, f in rec.frames.items() if f is not None)
+        assert len(py_ticks) >= last_frame
+        modes = {e["mode"] for e in rec.expected}
+        assert "active" in modes
+        if s[3][1] - s[3][0] > 100:
+            assert "fallback" in modes, f"session {s[0]} never fell back"
+    print(
+        f"FIGURE scripted UDP sessions: {compared} events, "
+        f"{datagrams} client datagrams byte-identical"
+    )
+
+
+# ---------------------------------------------------------------- golden datagrams
+
+
+def _session_datagrams() -> tuple[bytes, bytes, list[bytes], list[bytes]]:
+    """Server and client datagrams of a real (recorded) session."""
+    rec = session(7, True, 0.1, (150, 260))
+    server = [bytes.fromhex(c.split("@")[2]) for c in rec.commands if c.startswith("dgram@")]
+    client = [bytes.fromhex(d) for e in rec.expected for d in e["datagrams"]]
+    return rec.member.session_id, rec.member.key, server, client
+
+
+def test_server_datagrams_verify_decode_and_encode_back_byte_for_byte() -> None:
+    session_id, key, server, _ = _session_datagrams()
+    sid2, key2 = bytes(range(8, 16)), bytes(range(100, 132))
+    tick = wire.encode_tick_frame(
+        wire.encode_tick_content(2**40, wire.encode_relayed_input(7, 2**31, b"\xff" * 900))
+    )
+    small = [
+        wire.encode_tick_frame(wire.encode_tick_content(n, b"")) for n in (2**40 - 1, 2**40 - 5)
+    ]
+    edge = [
+        # the largest numbers, a challenge, a 64-bit pong, frames and skipped numbers between them
+        dg.seal(
+            dg.SERVER_KIND,
+            sid2,
+            0xFFFFFFFF,
+            key2,
+            [dg.server_fields(2**40, 9, b"\x00\xff" * 4, 2**64 - 1), tick, *small],
+        ),
+        dg.seal(dg.SERVER_KIND, sid2, 1, key2, [dg.server_fields(0, 0)]),
+        dg.seal(dg.SERVER_KIND, sid2, 2, key2, [dg.server_fields(5, 5)]),
+    ]
+    assert len(edge[0]) <= dg.MAX_DATAGRAM
+    # a datagram as big as allowed: the window full of frames
+    frames = [
+        wire.encode_tick_frame(
+            wire.encode_tick_content(n, wire.encode_relayed_input(1, n, bytes(40)))
+        )
+        for n in range(100, 80, -1)
+    ]
+    parts = [dg.server_fields(100, 20)]
+    total = dg.HEADER_BYTES + dg.MAC_BYTES + len(parts[0])
+    for f in frames:
+        if total + len(f) > dg.MAX_DATAGRAM:
+            break
+        parts.append(f)
+        total += len(f)
+    parts[0] = dg.server_fields(100, len(parts) - 1)
+    edge.append(dg.seal(dg.SERVER_KIND, sid2, 3, key2, parts))
+    lines = [
+        "udp-server-read\treal\t"
+        + "\t".join([session_id.hex(), key.hex(), ",".join(d.hex() for d in server)]),
+        "udp-server-read\tedge\t"
+        + "\t".join([sid2.hex(), key2.hex(), ",".join(d.hex() for d in edge)]),
+    ]
+    answers = harness_golden(lines)
+    checked = 0
+    for name, sid, k, datagrams in (("real", session_id, key, server), ("edge", sid2, key2, edge)):
+        window = ReplayWindow()
+        for data, got in zip(datagrams, answers[name]["results"], strict=True):
+            why, decoded = python_read(data, dg.SERVER_KIND, sid, k, window)
+            assert got["refusal"] == CSHARP_REFUSAL[why], (name, data.hex())
+            if decoded is None:
+                continue
+            seq, body = decoded
+            assert got["encoded"] == data.hex(), (name, data.hex())
+            assert (got["seq"], got["newest"], got["span"]) == (seq, body.newest, body.span)
+            assert got["challenge"] == (body.challenge.hex() if body.challenge else None)
+            assert got["pong"] == body.pong
+            assert [tuple(f) for f in got["frames"]] == [(n, f.hex()) for n, f in body.frames]
+            checked += 1
+    assert checked >= 30
+    print(f"FIGURE golden server datagrams: {checked} verified, decoded and encoded back")
+
+
+def test_client_datagrams_decode_and_are_made_again_byte_for_byte() -> None:
+    session_id, key, _, client = _session_datagrams()
+    lines = [
+        "udp-client-read\treal\t"
+        + "\t".join([session_id.hex(), key.hex(), ",".join(d.hex() for d in client)])
+    ]
+    window = ReplayWindow()
+    decoded = []
+    for i, data in enumerate(client):
+        why, got = python_read(data, dg.CLIENT_KIND, session_id, key, window)
+        assert why is None
+        seq, body = got
+        decoded.append((seq, body))
+        inputs = ";".join(f"{s}:{p.hex()}" for s, p in body.inputs)
+        lines.append(
+            "\t".join(
+                [
+                    "udp-client-make",
+                    f"make-{i}",
+                    session_id.hex(),
+                    key.hex(),
+                    str(seq),
+                    str(int(body.active)),
+                    str(body.received),
+                    body.response.hex() if body.response else "-",
+                    "-" if body.ping is None else str(body.ping),
+                    inputs,
+                ]
+            )
+        )
+    # edge values: the largest received and ping, a response, inputs up to the datagram's limit
+    big = [(2**32 - 1 - i, bytes([i]) * 100) for i in range(10, 0, -1)]
+    fields = dg.client_fields(2**63, active=True, response=b"\x01" * 8, ping=2**64 - 1)
+    parts = [fields]
+    for s, p in big:
+        f = input_frame(s, p)
+        if sum(map(len, parts)) + len(f) + dg.HEADER_BYTES + dg.MAC_BYTES > dg.MAX_DATAGRAM:
+            break
+        parts.append(f)
+    edge = dg.seal(dg.CLIENT_KIND, session_id, 7, key, parts)
+    kept = big[: len(parts) - 1]
+    lines.append(
+        "\t".join(
+            [
+                "udp-client-make",
+                "edge",
+                session_id.hex(),
+                key.hex(),
+                "7",
+                "1",
+                str(2**63),
+                "01" * 8,
+                str(2**64 - 1),
+                ";".join(f"{s}:{p.hex()}" for s, p in kept),
+            ]
+        )
+    )
+    answers = harness_golden(lines)
+    for data, got, (seq, body) in zip(client, answers["real"]["results"], decoded, strict=True):
+        assert got["refusal"] == "None"
+        assert got["encoded"] == data.hex()
+        assert (got["seq"], got["active"], got["received"], got["ping"]) == (
+            seq,
+            body.active,
+            body.received,
+            body.ping,
+        )
+        assert got["response"] == (body.response.hex() if body.response else None)
+        assert [tuple(x) for x in got["inputs"]] == [(s, p.hex()) for s, p in body.inputs]
+    for i, data in enumerate(client):
+        assert answers[f"make-{i}"]["encoded"] == data.hex(), i
+    assert answers["edge"]["encoded"] == edge.hex()
+    assert len(edge) > dg.MAX_DATAGRAM - 120
+    print(
+        f"FIGURE golden client datagrams: {len(client) + 1} made byte-identical from their fields"
+    )
+
+
+def _tampered(session_id: bytes, key: bytes, good: bytes) -> list[tuple[str, list[bytes]]]:
+    """Datagrams every receiver must refuse (each list goes through one replay window)."""
+
+    def resealed(data: bytes) -> bytes:
+        return data[: -dg.MAC_BYTES] + dg.mac(key, data[: -dg.MAC_BYTES])
+
+    def flip(data: bytes, i: int) -> bytes:
+        return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
+
+    body = dg.body_of(good)
+    bad_bodies = [
+        bytes([0x04]) + body[1:],  # an unknown flag bit
+        body + b"\x00",  # an empty frame at the end
+        body[:-3],  # a frame cut short
+        dg.server_fields(3, 4),  # a span beyond tick 1
+        dg.server_fields(9, 0)
+        + wire.encode_tick_frame(wire.encode_tick_content(9, b"")),  # a frame, no range
+        dg.server_fields(9, 1)
+        + wire.encode_tick_frame(wire.encode_tick_content(7, b"")),  # outside the range
+        dg.server_fields(9, 1)
+        + wire.frame(pb.ServerMessage(pong=pb.Pong(nonce=1)).SerializeToString()),
+        b"\x01\x09\x00\x01\x02\x03",  # a challenge cut short
+    ]
+    seq = iter(range(50, 100))
+    return [
+        ("truncated", [good[:30], good[:-1]]),
+        ("oversized", [good + bytes(dg.MAX_DATAGRAM + 1 - len(good))]),
+        (
+            "kind",
+            [resealed(bytes([dg.CLIENT_KIND]) + good[1:]), resealed(bytes([0x22]) + good[1:])],
+        ),
+        ("session", [resealed(flip(good, 3))]),
+        ("mac", [flip(good, len(good) - 1), flip(good, 14), flip(good, 10)]),
+        ("replay", [good, good]),
+        (
+            "too-old",
+            [
+                dg.seal(dg.SERVER_KIND, session_id, 100, key, [body]),
+                dg.seal(dg.SERVER_KIND, session_id, 36, key, [body]),
+                dg.seal(dg.SERVER_KIND, session_id, 37, key, [body]),
+            ],
+        ),
+        # authentic (their MAC is right), but the body breaks the layout
+        (
+            "malformed",
+            [dg.seal(dg.SERVER_KIND, session_id, next(seq), key, [b]) for b in bad_bodies],
+        ),
+    ]
+
+
+def test_tampered_datagrams_are_refused_for_the_same_reason() -> None:
+    session_id, key = bytes(range(8)), bytes(range(32))
+    tick = wire.encode_tick_frame(
+        wire.encode_tick_content(130, wire.encode_relayed_input(1, 7, b"L"))
+    )
+    good = dg.seal(dg.SERVER_KIND, session_id, 2, key, [dg.server_fields(130, 1), tick])
+    sealed = dict(_tampered(session_id, key, good))
+    lines = [
+        f"udp-server-read\t{name}\t{session_id.hex()}\t{key.hex()}\t"
+        + ",".join(d.hex() for d in ds)
+        for name, ds in sealed.items()
+    ]
+    answers = harness_golden(lines)
+    refused = 0
+    for name, datagrams in sealed.items():
+        window = ReplayWindow()
+        for data, got in zip(datagrams, answers[name]["results"], strict=True):
+            why, _ = python_read(data, dg.SERVER_KIND, session_id, key, window)
+            assert got["refusal"] == CSHARP_REFUSAL[why], (name, data.hex(), why)
+            refused += why is not None
+    assert refused >= 17
+    print(f"FIGURE tampered datagrams: {refused} refused by C# for Python's reason")
