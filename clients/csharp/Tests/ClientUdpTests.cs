@@ -178,11 +178,14 @@ namespace Tickcast.Tests
                 Assert.IsFalse(connection.Drain().Any(m => m.Body == ClientBody.Input), "not on the stream");
 
                 // the stream's copies: 3 again (dropped), 4 (applied), then the datagram's 4 (dropped)
+                var tick4 = T(4, new RelayedInput { Slot = 3, Seq = seq, Payload = Hex.Utf8("fire") });
                 connection.Tick(3);
-                connection.Tick(4, new RelayedInput { Slot = 3, Seq = seq, Payload = Hex.Utf8("fire") });
-                link.Deliver(peer.Make(4, 2, null, null, T(3), T(4)));
+                connection.Deliver(new ServerMessage { Tick = tick4 });
+                var got = UntilTick(4);
+                link.Deliver(peer.Make(4, 2, null, null, T(3), tick4));
                 link.Deliver(peer.Make(5, 1, null, null, T(5)));
-                ticks = UntilTick(5).Where(e => e.Kind == ClientEventKind.Tick).Select(e => e.Tick.Number).ToArray();
+                got.AddRange(UntilTick(5));
+                ticks = got.Where(e => e.Kind == ClientEventKind.Tick).Select(e => e.Tick.Number).ToArray();
                 Assert.AreEqual(new ulong[] { 4, 5 }, ticks);
                 Assert.AreEqual(0, client.PendingInputs, "confirmed by the stream's tick 4");
                 var status = client.Udp;
@@ -201,7 +204,7 @@ namespace Tickcast.Tests
             {
                 Start(o => o.UdpTimers = new UdpTimers
                 {
-                    Silence = TimeSpan.FromMilliseconds(300),
+                    Silence = TimeSpan.FromMilliseconds(600),
                     FallbackProbeInterval = TimeSpan.FromMilliseconds(100),
                     Keepalive = TimeSpan.FromMilliseconds(50),
                     PingInterval = TimeSpan.FromMilliseconds(50),

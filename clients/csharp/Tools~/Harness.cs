@@ -1,4 +1,5 @@
-// The program the Python test suite drives (tests/integration/test_csharp_client.py):
+// The program the Python test suite drives (tests/integration/test_csharp_client.py
+// and test_csharp_udp.py):
 //
 //   mono Tickcast.Harness.exe golden < vectors.tsv
 //       decodes each vector (kind, name, hex) and prints, as one JSON line each,
