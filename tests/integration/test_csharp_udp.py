@@ -825,3 +825,34 @@ async def test_a_drop_of_both_paths_is_resumed_with_a_new_session_and_nothing_lo
                 f"{len(sent)} inputs once each"
             )
         await tcp.close()
+
+
+async def test_the_peers_relay_mode_carries_a_session_as_the_flag_flip_will_use_it() -> None:
+    """SERVE_OFFERS_UDP = True puts the peer in relay mode in front of a server that
+    offers UDP itself. Until there is one, a core-mode peer plays that server: the
+    relay rewrites its offer, relays (and loses) the datagrams, and the session works."""
+    async with udp_server(seed=9) as (server, core):
+        relay = await UdpPeer.start(core.port, "relay", seed=10)
+        try:
+            tcp = await watcher(server.port, "relayed")
+            async with await CSharpClient.start(relay.port, "cs", "relayed", "--udp") as cs:
+                await cs.wait_for(
+                    lambda: any(e["mode"] == "active" for e in cs.of("udp")), 10, "UDP active"
+                )
+                relay.loss = 0.2
+                sent: list[tuple[int, bytes]] = []
+                for k in range(10):
+                    await send(cs, sent, 2, f"v{k}")
+                    await asyncio.sleep(0.05)
+                relay.loss = 0.0
+                await exactly_once(cs, tcp, sent)
+                first = cs.ticks()[0]["number"]
+                await cs.wait_for(lambda: first + 50 in tcp.ticks, 20, "50 ticks on the TCP member")
+                await cs.ticks_until(max(tcp.ticks))
+                assert check_ticks(cs, tcp) >= 50
+                assert udp_stats(await cs.stats())["ticks_via_datagram"] > 0
+                assert relay.counts["datagrams from clients"] > 0
+                assert core.total("ticks_by_udp") > 0
+            await tcp.close()
+        finally:
+            await relay.close()
