@@ -19,6 +19,7 @@ from tickcast.errors import (
     ResumeUnavailable,
     TickcastError,
     TickGap,
+    UsageError,
 )
 from tickcast.server import Server
 
@@ -30,6 +31,7 @@ __all__ = [
     "RemoteProtocolError",
     "Server",
     "TickcastError",
+    "UsageError",
     "__version__",
     # client SDK
     "AuthFailed",

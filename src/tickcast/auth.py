@@ -1,4 +1,4 @@
-"""Signed tokens (the spec's Tokens rule) and the `tickcast token` command.
+"""Signed tokens (the spec's Tokens rule); `tickcast token` (in `tickcast.cli`) mints them.
 
 A token is an HS256 JWT with `sub` (must equal `Hello.player_id`), `exp`
 (required) and optionally `room` (must equal the room joined). Verification is
@@ -23,7 +23,6 @@ import argparse
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,10 +30,8 @@ from typing import Any
 
 import jwt
 
-from tickcast.cli import command
 from tickcast.config import Config
-from tickcast.errors import ConfigError, RemoteProtocolError
-from tickcast.proto import pb
+from tickcast.errors import ConfigError, TokenRejected
 from tickcast.security import is_loopback
 
 log = logging.getLogger("tickcast.auth")
@@ -43,12 +40,6 @@ ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
 """RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits)."""
 SECRET_ENV = "TICKCAST_SECRET"
-
-
-class AuthFailed(RemoteProtocolError):
-    """A Hello's token did not pass; the detail says which check, never the token."""
-
-    reason = pb.REASON_AUTH_FAILED
 
 
 def load_secrets(config: Config, environ: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
@@ -125,17 +116,17 @@ class Authenticator:
         return f"auth: HS256 tokens ({n} secret{'s' if n > 1 else ''})"
 
     def verify(self, token: str, player_id: str, room: str) -> None:
-        """Raise AuthFailed unless `token` is valid for `player_id` in `room`."""
+        """Raise TokenRejected unless `token` is valid for `player_id` in `room`."""
         if not self.secrets:
             return
         if not token:
-            raise AuthFailed("token missing")
+            raise TokenRejected("token missing")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
-            raise AuthFailed("token is not a well-formed JWT") from None
+            raise TokenRejected("token is not a well-formed JWT") from None
         if header.get("alg") != ALGORITHM:
-            raise AuthFailed(f"token algorithm is not {ALGORITHM}")
+            raise TokenRejected(f"token algorithm is not {ALGORITHM}")
         claims: dict[str, Any] | None = None
         for secret in self.secrets:
             try:
@@ -149,19 +140,19 @@ class Authenticator:
             except jwt.InvalidSignatureError:
                 continue
             except jwt.ExpiredSignatureError:
-                raise AuthFailed("token expired") from None
+                raise TokenRejected("token expired") from None
             except jwt.MissingRequiredClaimError as exc:
-                raise AuthFailed(f"token has no {exc.claim!r} claim") from None
+                raise TokenRejected(f"token has no {exc.claim!r} claim") from None
             except jwt.ImmatureSignatureError:
-                raise AuthFailed("token not valid yet") from None
+                raise TokenRejected("token not valid yet") from None
             except jwt.InvalidTokenError as exc:
-                raise AuthFailed(f"token rejected ({type(exc).__name__})") from None
+                raise TokenRejected(f"token rejected ({type(exc).__name__})") from None
         if claims is None:
-            raise AuthFailed("token signature does not verify")
+            raise TokenRejected("token signature does not verify")
         if claims.get("sub") != player_id:
-            raise AuthFailed("token is for another player (sub differs from player_id)")
+            raise TokenRejected("token is for another player (sub differs from player_id)")
         if "room" in claims and claims["room"] != room:
-            raise AuthFailed("token is for another room")
+            raise TokenRejected("token is for another room")
 
 
 def mint(
@@ -189,35 +180,3 @@ def parse_ttl(text: str) -> float:
     if not m or float(m.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"not a duration like 90s, 15m, 1h or 7d: {text!r}")
     return float(m.group(1)) * _UNIT[m.group(2)]
-
-
-# ---------------------------------------------------------------- tickcast token
-
-
-def _token_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--player", required=True, help="player id (the token's sub)")
-    p.add_argument("--room", default=None, help="room the token is limited to (optional)")
-    p.add_argument("--ttl", type=parse_ttl, default=3600.0, help="lifetime, e.g. 90s, 15m, 1h")
-    p.add_argument(
-        "--secret-file",
-        default=os.environ.get("TICKCAST_SECRET_FILE", ""),
-        help=f"secret file (the first secret signs); else {SECRET_ENV} from the environment",
-    )
-
-
-@command("token", _token_args)
-def cmd_token(args: argparse.Namespace) -> int:
-    """Mint a signed token for development and tests."""
-    try:
-        secrets = load_secrets(Config(secret_file=args.secret_file, port=0))
-    except ConfigError as exc:
-        print(f"tickcast token: error: {exc}", file=sys.stderr)
-        return 2
-    if not secrets:
-        print(
-            f"tickcast token: error: no secret: pass --secret-file or set {SECRET_ENV}",
-            file=sys.stderr,
-        )
-        return 2
-    print(mint(secrets[0], args.player, args.room, args.ttl))
-    return 0

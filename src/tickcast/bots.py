@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from tickcast.cli import command, run_async
+from tickcast.cli import run_async
 from tickcast.client import Client, Tick
 from tickcast.errors import Kicked, TickGap
 from tickcast.stats import percentile
@@ -662,7 +662,6 @@ def setup(p: argparse.ArgumentParser) -> None:
     )
 
 
-@command("bots", setup)
 def cmd_bots(args: argparse.Namespace) -> int:
     """Simulate players against a server and check every tick they receive.
 

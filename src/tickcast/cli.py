@@ -2,9 +2,14 @@
 
     tickcast serve [--host H] [--port P] [--tick-rate N] ...
 
-`serve` flags are generated from `Config`'s fields, one flag per field, and
-each can also come from `TICKCAST_<FIELD>` in the environment (a flag wins).
-A bad flag or value prints a clear message and exits 2.
+Every subcommand is listed in `subcommands()`, in `--help` order: its name,
+the function that adds its arguments, and the one that runs it. `serve` flags
+are generated from `Config`'s fields, one flag per field, and each can also
+come from `TICKCAST_<FIELD>` in the environment (a flag wins). A bad flag or
+value prints a clear message and exits 2.
+
+This is the outermost layer: it may import every other part (the server, the
+store, the cluster, the HTTP side); nothing of the core imports it.
 """
 
 from __future__ import annotations
@@ -17,27 +22,47 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from tickcast import __version__
 from tickcast.config import Config, parse_value
 from tickcast.errors import ConfigError
 
+if TYPE_CHECKING:
+    from tickcast.cluster import ClusterService
+    from tickcast.http import HttpService
+    from tickcast.server import Service
+
 Command = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
-_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
 
 
-def command(
-    name: str, setup: Callable[[argparse.ArgumentParser], None]
-) -> Callable[[Command], Command]:
-    """Register a subcommand: `setup` adds its arguments, the function runs it."""
+class Subcommand(NamedTuple):
+    """One `tickcast` subcommand: `setup` adds its arguments, `run` runs it (its
+    docstring's first line is the `--help` line)."""
 
-    def deco(fn: Command) -> Command:
-        _COMMANDS[name] = (setup, fn)
-        return fn
+    name: str
+    setup: Callable[[argparse.ArgumentParser], None]
+    run: Command
 
-    return deco
+
+def subcommands() -> list[Subcommand]:
+    """Every subcommand of `tickcast`, in `--help` order."""
+    from tickcast import bots
+    from tickcast.cluster import commands as cluster
+    from tickcast.store import commands as store
+
+    return [
+        Subcommand("serve", add_config_flags, cmd_serve),
+        Subcommand("bots", bots.setup, bots.cmd_bots),
+        Subcommand("token", token_args, cmd_token),
+        Subcommand("matches", store.matches_args, store.cmd_matches),
+        Subcommand("export", store.export_args, store.cmd_export),
+        Subcommand("verify", store.match_args, store.cmd_verify),
+        Subcommand("replay", store.replay_args, store.cmd_replay),
+        Subcommand("migrate", store.migrate_args, store.cmd_migrate),
+        Subcommand("drain", cluster.drain_args, cluster.cmd_drain),
+    ]
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -93,41 +118,51 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     return Config.from_env(dict(os.environ) if environ is None else environ, **overrides)
 
 
-@command("serve", add_config_flags)
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the relay server."""
     config: Config = args.config
     setup_logging(config.log_level)
     return run_async(serve(config))
 
 
-async def serve(config: Config) -> int:
-    from tickcast.server import Server, Service
+def services_for(config: Config) -> tuple[list[Service], ClusterService | None, HttpService | None]:
+    """The services `serve` runs beside the TCP listener: the tick log (a cluster
+    node's write-behind archive, started by its cluster service), the cluster, the
+    HTTP side. Raises StoreError for a data dir that cannot be used."""
+    from tickcast.store import MatchArchive, Recorder, open_archive, open_recorder
 
     services: list[Service] = []
-    cluster = None
-    recorder = None
-    if config.record:
-        from tickcast.store import StoreError, open_recorder
-
-        try:  # a cluster node's is a write-behind archive: Redis is its tick log
-            recorder = open_recorder(config, archive=bool(config.cluster))
-        except StoreError as exc:
-            print(f"tickcast: {exc}", file=sys.stderr)
-            return 1
-    if config.cluster:
-        # the room streams in Redis are the tick log of a cluster node
-        from tickcast.cluster import ClusterService
-
-        cluster = ClusterService(config, archive=recorder)  # it starts and closes the archive
-        services.append(cluster)
-    elif recorder is not None:
-        services.append(recorder)
-    http = None
+    http: HttpService | None = None
     if config.http:
         from tickcast.http import HttpService
 
         http = HttpService()
+    cluster: ClusterService | None = None
+    if config.cluster:
+        # the room streams in Redis are the tick log of a cluster node
+        from tickcast.cluster import ClusterService
+
+        archive: MatchArchive | None = open_archive(config) if config.record else None
+        # it starts and closes the archive; WebSocket clients are sent to http's port
+        cluster = ClusterService(config, archive=archive, http=http)
+        services.append(cluster)
+    elif config.record:
+        recorder: Recorder = open_recorder(config)
+        services.append(recorder)
+    if http is not None:
         services.append(http)
+    return services, cluster, http
+
+
+async def serve(config: Config) -> int:
+    from tickcast.server import Server
+    from tickcast.store import StoreError
+
+    try:
+        services, cluster, http = services_for(config)
+    except StoreError as exc:
+        print(f"tickcast: {exc}", file=sys.stderr)
+        return 1
     try:
         server = Server(config, services)
     except ConfigError as exc:  # e.g. open mode on a public address
@@ -169,6 +204,41 @@ async def serve(config: Config) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- token
+
+
+def token_args(p: argparse.ArgumentParser) -> None:
+    from tickcast.auth import SECRET_ENV, parse_ttl
+
+    p.add_argument("--player", required=True, help="player id (the token's sub)")
+    p.add_argument("--room", default=None, help="room the token is limited to (optional)")
+    p.add_argument("--ttl", type=parse_ttl, default=3600.0, help="lifetime, e.g. 90s, 15m, 1h")
+    p.add_argument(
+        "--secret-file",
+        default=os.environ.get("TICKCAST_SECRET_FILE", ""),
+        help=f"secret file (the first secret signs); else {SECRET_ENV} from the environment",
+    )
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Mint a signed token for development and tests."""
+    from tickcast.auth import SECRET_ENV, load_secrets, mint
+
+    try:
+        secrets = load_secrets(Config(secret_file=args.secret_file, port=0))
+    except ConfigError as exc:
+        print(f"tickcast token: error: {exc}", file=sys.stderr)
+        return 2
+    if not secrets:
+        print(
+            f"tickcast token: error: no secret: pass --secret-file or set {SECRET_ENV}",
+            file=sys.stderr,
+        )
+        return 2
+    print(mint(secrets[0], args.player, args.room, args.ttl))
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -178,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tickcast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (setup, fn) in _COMMANDS.items():
+    for name, setup, fn in subcommands():
         doc = (fn.__doc__ or "").strip().splitlines()
         p = sub.add_parser(name, help=doc[0] if doc else None, description=fn.__doc__)
         setup(p)
@@ -187,7 +257,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_commands()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -200,26 +269,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-def _load_commands() -> None:
-    """Import the modules that register further subcommands (bots, token, ...)."""
-    import importlib
-
-    for mod in (
-        "tickcast.bots",  # tickcast bots
-        "tickcast.auth",  # tickcast token
-        "tickcast.store.commands",  # tickcast matches / replay / export / verify
-        "tickcast.cluster.commands",  # tickcast drain
-    ):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            # the module (or its package) is not there yet: that command is absent
-            if exc.name is None or not (mod == exc.name or mod.startswith(exc.name + ".")):
-                raise
-
-
-cmd_serve.__doc__ = "Run the relay server."
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

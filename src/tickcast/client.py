@@ -44,6 +44,7 @@ from tickcast.errors import (
     ResumeUnavailable,
     TickcastError,
     TickGap,
+    UsageError,
 )
 from tickcast.proto import pb
 
@@ -263,7 +264,7 @@ class ClientCore:
     def next_input(self, payload: bytes) -> tuple[int, bytes]:
         """Number a new input and remember it until it is seen sequenced: (seq, frame)."""
         if self.spectator:
-            raise TickcastError("spectators send no inputs")
+            raise UsageError("spectators send no inputs")
         seq = self.next_seq
         self.next_seq = seq + 1
         self.unacked.append((seq, payload))
@@ -378,6 +379,7 @@ class _Connection(asyncio.Protocol):
                 pass
 
     def write(self, data: bytes) -> None:
+        """Send one whole length-prefixed frame from the core."""
         t = self.transport
         if t is not None and not t.is_closing():
             t.write(data)
@@ -387,10 +389,20 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        """Bytes of the TCP stream: split into frames, each handled in order."""
+        try:
+            bodies = self.framer.feed(data)
+        except RemoteProtocolError as exc:  # a length prefix over the limit
+            bodies, self.error = [], exc
+            self.abort()
+        self.messages_received(bodies)
+
+    def messages_received(self, bodies: list[bytes]) -> None:
+        """Whole server messages (frame bodies), in order; none after a Kick."""
         client = self.client
         self.last_receive = client._loop.time()
         try:
-            for body in self.framer.feed(data):
+            for body in bodies:
                 if body[:1] == b"\x12":  # ServerMessage.tick: the common case
                     raw = _tick_body(body)
                     msg = pb.Tick()
@@ -400,7 +412,7 @@ class _Connection(asyncio.Protocol):
                 sm = wire.decode_server_frame_body(body)
                 kind = sm.WhichOneof("body")
                 if kind == "pong":
-                    client._on_pong(sm.pong)
+                    client.keepalive.pong(sm.pong)
                 elif kind == "welcome":
                     # taken at once: ticks may follow in this same read
                     client._on_welcome(self, sm.welcome)
@@ -438,9 +450,9 @@ class _WsConnection(_Connection):
     message per protocol message, no length prefix.
 
     The WebSocket itself is websockets' sans-I/O `ClientProtocol`; everything
-    above it is `_Connection`'s: frames written by the core are split and
-    sent one per message, and each message received is framed again and fed
-    to `_Connection.data_received`, so both transports share one code path.
+    above it is `_Connection`'s: each frame the core writes goes out as one
+    message without its length prefix, and each message received goes
+    straight to `_Connection.messages_received`, as TCP's frames do.
     """
 
     def __init__(self, client: Client, uri: str) -> None:
@@ -463,17 +475,18 @@ class _WsConnection(_Connection):
                 t.write(data)
 
     def write(self, data: bytes) -> None:
-        """`data` is one or more whole length-prefixed frames from the core.
-        Once the WebSocket is closing, writes are dropped, as TCP's are."""
+        """`data` is one whole length-prefixed frame from the core: it goes out
+        as one message, without the prefix. Once the WebSocket is closing,
+        writes are dropped, as TCP's are."""
         from websockets.protocol import State
 
         if self.ws.state not in (State.CONNECTING, State.OPEN):
             return
-        for body in wire.Framer(MAX_SERVER_FRAME).feed(data):
-            if self._before_open is not None:
-                self._before_open.append(body)
-            else:
-                self.ws.send_binary(body)
+        body = data[wire.prefix_length(data) :]
+        if self._before_open is not None:
+            self._before_open.append(body)
+        else:
+            self.ws.send_binary(body)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
@@ -492,7 +505,7 @@ class _WsConnection(_Connection):
                 for body in pending:
                     ws.send_binary(body)
             elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
-                super().data_received(wire.frame(bytes(event.data)))
+                self.messages_received([bytes(event.data)])
                 if self.kick is not None or self.error is not None:
                     return
         self._flush()
@@ -526,6 +539,133 @@ def _parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class _Keepalive:
+    """A client's ping timer: every `ping_interval` a Ping (it measures `rtt` and
+    keeps the server's idle timeout away); a connection silent for `dead_after`
+    seconds is cut, and the client resumes on a new one."""
+
+    __slots__ = ("client", "_handle")
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        client = self.client
+        if self._handle is None and not client.closed:
+            self._handle = client._loop.call_later(client.ping_interval, self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def pong(self, pong: pb.Pong) -> None:
+        client = self.client
+        client.rtt = (time.perf_counter_ns() - pong.nonce) / 1e9
+        client.server_tick = pong.tick
+
+    def _fire(self) -> None:
+        self._handle = None
+        client = self.client
+        if client.closed:
+            return
+        conn = client._conn
+        if conn is not None and conn.welcome.done() and not conn.closed.done():
+            if client._loop.time() - conn.last_receive > client.dead_after:
+                log.info(
+                    "%s: nothing received for %.1f s; reconnecting",
+                    client.player_id,
+                    client.dead_after,
+                )
+                conn.error = TimeoutError(f"nothing received for {client.dead_after:g} s")
+                conn.abort()
+            else:
+                nonce = time.perf_counter_ns()
+                conn.write(_client_frame(pb.ClientMessage(ping=pb.Ping(nonce=nonce))))
+        self.arm()
+
+
+class _Connector:
+    """How a client gets a welcomed connection: dial (TCP or WebSocket), Hello up
+    to the Welcome, and on failure retry with exponential backoff and jitter,
+    following redirects (and back to the entry address if a redirect target is gone)."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def establish(self, failure: BaseException | None) -> _Connection:
+        """A welcomed connection: the first one (`failure` None) or a reconnect
+        after `failure`, with exponential backoff and jitter between attempts."""
+        c = self.client
+        first = failure is None
+        attempt = 0
+        redirects = 0
+        while True:
+            if isinstance(failure, Kicked) and failure.reason == pb.REASON_REDIRECT:
+                if redirects >= c.max_redirects:
+                    raise failure
+                redirects += 1
+                c.host, c.port = _parse_address(failure.redirect)
+            elif failure is not None:
+                if isinstance(failure, OSError) and (c.host, c.port) != c._entry:
+                    # the node a redirect sent us to is gone: ask the entry point again
+                    c.host, c.port = c._entry
+                    redirects = 0
+                if attempt >= c.max_attempts:
+                    raise ConnectionClosedError(
+                        f"gave up after {attempt} reconnect attempts: {failure}"
+                    ) from failure
+                delay = min(c.backoff_max, c.backoff_initial * 2**attempt)
+                attempt += 1
+                await asyncio.sleep(random.uniform(delay / 2, delay))  # jitter
+            try:
+                conn = await self._dial()
+            except (TimeoutError, OSError) as exc:
+                if first and (c.host, c.port) == c._entry:
+                    raise  # nothing listens where we were told to connect: say so now
+                failure = exc  # (a redirect target that is gone: back to the entry point)
+                continue
+            try:
+                return await self._handshake(conn)
+            except (TimeoutError, OSError, TickcastError) as exc:
+                if isinstance(exc, Kicked):
+                    c.kicks.append(exc)
+                if _terminal(exc):
+                    raise
+                failure = exc
+
+    async def _dial(self) -> _Connection:
+        c = self.client
+        path = c.websocket_path
+        if path is None:
+            factory: Callable[[], _Connection] = lambda: _Connection(c)  # noqa: E731
+        else:
+            host = f"[{c.host}]" if ":" in c.host else c.host
+            uri = f"ws://{host}:{c.port}{path}"
+            factory = lambda: _WsConnection(c, uri)  # noqa: E731
+        _, conn = await asyncio.wait_for(
+            c._loop.create_connection(factory, c.host, c.port), c.connect_timeout
+        )
+        return conn
+
+    async def _handshake(self, conn: _Connection) -> _Connection:
+        """Hello up to the Welcome (raises the Kick or error otherwise)."""
+        c = self.client
+        c._conn = conn
+        conn.write(c.core.hello_frame())
+        try:
+            await asyncio.wait_for(asyncio.shield(conn.welcome), c.connect_timeout)
+        except BaseException:
+            conn.abort()
+            c._conn = None
+            raise
+        c.keepalive.arm()
+        return conn
+
+
 def _from_core(name: str, doc: str) -> Any:
     """A read-only Client property that shows the sans-I/O core's attribute `name`."""
     return property(lambda self: getattr(self.core, name), doc=doc)
@@ -546,6 +686,17 @@ class Client:
     for the end of the stream. That costs no task and no wake-up per tick,
     which matters when one process runs hundreds of clients (`tickcast bots`).
     An exception from `on_tick` ends the stream with that error.
+
+    With `websocket_path` (the server's is "/ws"), it connects over WebSocket to
+    ws://host:port<path> (the server's HTTP port) instead of TCP.
+
+    What it tells the application, besides the properties:
+    - `members`: members as of `last_tick` (the last tick `ticks()` yielded), by slot;
+    - `last_tick`: the number of that tick (0 before the first);
+    - `rtt`: round-trip time of the last Ping/Pong, in seconds (None before the first);
+    - `server_tick`: the room's newest tick according to the last Pong;
+    - `reconnects`: connections after the first that were welcomed (resumes);
+    - `kicks`: every Kick received, the retried ones too (diagnostics, bots).
     """
 
     def __init__(
@@ -573,8 +724,6 @@ class Client:
         self.host = host
         self.port = port
         self.websocket_path = websocket_path
-        """Connect over WebSocket to ws://host:port<path> (the server's HTTP port, path
-        "/ws") instead of TCP; None = TCP."""
         # where we first connected (a load balancer, any cluster node): a redirect
         # moves host/port to the room's owner; if that node dies we come back here
         self._entry = (host, port)
@@ -595,24 +744,19 @@ class Client:
         self.max_attempts = max_attempts
         self.max_redirects = max_redirects
         self.members: dict[int, Member] = {}
-        """Members as of `last_tick` (the last tick `ticks()` yielded), by slot."""
         self.last_tick = 0
-        """Number of the last tick `ticks()` yielded (0 before the first)."""
         self.rtt: float | None = None
-        """Round-trip time of the last Ping/Pong, in seconds (None before the first)."""
         self.server_tick = 0
-        """The room's newest tick according to the last Pong."""
         self.reconnects = 0
-        """Connections after the first that were welcomed (resumes)."""
         self.kicks: list[Kicked] = []
-        """Every Kick received, the retried ones too (for diagnostics and bots)."""
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._conn: _Connection | None = None
         self._on_tick_callback = on_tick
         self._queue: deque[Tick] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._ping_handle: asyncio.TimerHandle | None = None
+        self.keepalive = _Keepalive(self)
+        self._connector = _Connector(self)
         self._done = False
         self._error: BaseException | None = None
         self._leaving = False
@@ -657,10 +801,10 @@ class Client:
         address should fail loudly); a connection lost before its Welcome is
         retried like any later drop."""
         if self._started:
-            raise RuntimeError("client already started")
+            raise UsageError("client already started")
         self._started = True
         self._loop = asyncio.get_running_loop()
-        conn = await self._establish(None)
+        conn = await self._connector.establish(None)
         self._runner = self._loop.create_task(self._run(conn))
         return self
 
@@ -780,33 +924,6 @@ class Client:
 
     # ------------------------------------------------------------ connections
 
-    async def _dial(self) -> _Connection:
-        path = self.websocket_path
-        if path is None:
-            factory: Callable[[], _Connection] = lambda: _Connection(self)  # noqa: E731
-        else:
-            host = f"[{self.host}]" if ":" in self.host else self.host
-            uri = f"ws://{host}:{self.port}{path}"
-            factory = lambda: _WsConnection(self, uri)  # noqa: E731
-        _, conn = await asyncio.wait_for(
-            self._loop.create_connection(factory, self.host, self.port),
-            self.connect_timeout,
-        )
-        return conn
-
-    async def _handshake(self, conn: _Connection) -> _Connection:
-        """Hello up to the Welcome (raises the Kick or error otherwise)."""
-        self._conn = conn
-        conn.write(self.core.hello_frame())
-        try:
-            await asyncio.wait_for(asyncio.shield(conn.welcome), self.connect_timeout)
-        except BaseException:
-            conn.abort()
-            self._conn = None
-            raise
-        self._arm_ping()
-        return conn
-
     async def _run(self, conn: _Connection) -> None:
         """Watch the connection; on a drop reconnect and resume until told to stop."""
         try:
@@ -825,61 +942,19 @@ class Client:
                     self._finish(failure)
                     return
                 log.info("%s: connection lost (%s); resuming", self.player_id, failure)
-                conn = await self._establish(failure)
+                conn = await self._connector.establish(failure)
                 self.reconnects += 1
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             self._finish(exc)
 
-    async def _establish(self, failure: BaseException | None) -> _Connection:
-        """A welcomed connection: the first one (`failure` None) or a reconnect
-        after `failure`, with exponential backoff and jitter between attempts."""
-        first = failure is None
-        attempt = 0
-        redirects = 0
-        while True:
-            if isinstance(failure, Kicked) and failure.reason == pb.REASON_REDIRECT:
-                if redirects >= self.max_redirects:
-                    raise failure
-                redirects += 1
-                self.host, self.port = _parse_address(failure.redirect)
-            elif failure is not None:
-                if isinstance(failure, OSError) and (self.host, self.port) != self._entry:
-                    # the node a redirect sent us to is gone: ask the entry point again
-                    self.host, self.port = self._entry
-                    redirects = 0
-                if attempt >= self.max_attempts:
-                    raise ConnectionClosedError(
-                        f"gave up after {attempt} reconnect attempts: {failure}"
-                    ) from failure
-                delay = min(self.backoff_max, self.backoff_initial * 2**attempt)
-                attempt += 1
-                await asyncio.sleep(random.uniform(delay / 2, delay))  # jitter
-            try:
-                conn = await self._dial()
-            except (TimeoutError, OSError) as exc:
-                if first and (self.host, self.port) == self._entry:
-                    raise  # nothing listens where we were told to connect: say so now
-                failure = exc  # (a redirect target that is gone: back to the entry point)
-                continue
-            try:
-                return await self._handshake(conn)
-            except (TimeoutError, OSError, TickcastError) as exc:
-                if isinstance(exc, Kicked):
-                    self.kicks.append(exc)
-                if _terminal(exc):
-                    raise
-                failure = exc
-
     def _finish(self, error: BaseException | None) -> None:
         if self._done:
             return
         self._done = True
         self._error = error
-        if self._ping_handle is not None:
-            self._ping_handle.cancel()
-            self._ping_handle = None
+        self.keepalive.cancel()
         conn = self._conn
         if conn is not None:
             conn.abort()
@@ -921,33 +996,6 @@ class Client:
                 callback(t)
         except Exception as exc:  # the application's error, not the connection's
             self._finish(exc)
-
-    def _on_pong(self, pong: pb.Pong) -> None:
-        self.rtt = (time.perf_counter_ns() - pong.nonce) / 1e9
-        self.server_tick = pong.tick
-
-    def _arm_ping(self) -> None:
-        if self._ping_handle is None and not self._done:
-            self._ping_handle = self._loop.call_later(self.ping_interval, self._ping)
-
-    def _ping(self) -> None:
-        """Every `ping_interval`: measure rtt, keep the server's idle timeout away,
-        and cut a connection that has been silent for `dead_after` seconds."""
-        self._ping_handle = None
-        if self._done:
-            return
-        conn = self._conn
-        if conn is not None and conn.welcome.done() and not conn.closed.done():
-            if self._loop.time() - conn.last_receive > self.dead_after:
-                log.info(
-                    "%s: nothing received for %.1f s; reconnecting", self.player_id, self.dead_after
-                )
-                conn.error = TimeoutError(f"nothing received for {self.dead_after:g} s")
-                conn.abort()
-            else:
-                nonce = time.perf_counter_ns()
-                conn.write(_client_frame(pb.ClientMessage(ping=pb.Ping(nonce=nonce))))
-        self._arm_ping()
 
 
 connect = Client

@@ -1,14 +1,37 @@
 """One exception tree for everything tickcast raises.
 
-Like h11, errors are split by whose fault they are: `RemoteProtocolError` is the
-peer's (it broke the protocol; the server answers with a Kick and closes),
-`ConfigError` is the operator's. Every error that ends a connection knows the
-`Kick` reason that goes with it.
+Like h11, errors are split by whose fault they are:
+
+    TickcastError
+    +-- UsageError            local misuse: the calling code used an API wrongly
+    +-- ConfigError           the operator's: a bad flag, environment variable or argument
+    +-- StoreError            the tick log cannot be used (data dir, disk, database)
+    +-- KickError             ends one client connection with Kick{reason, detail}
+    |   +-- RemoteProtocolError   the peer broke the protocol
+    |   |   +-- FrameTooLarge
+    |   |   +-- RateLimited
+    |   |   +-- TokenRejected     the Hello's token did not verify
+    |   +-- JoinRefused           the room will not admit this Hello (full, no resume, ...)
+    |   +-- SlowConsumer          the peer fell behind its outbound budget (with the counters)
+    +-- ConnectionClosedError  (SDK) an operation needed an open connection
+    +-- Kicked                 (SDK) the server ended the client's connection
+    |   +-- AuthFailed
+    |   +-- ResumeUnavailable
+    +-- TickGap                (SDK) a tick number was skipped unexpectedly
+
+Every server-side error that ends a connection is a `KickError` and knows the
+`Kick` reason that goes with it: the session catches them in one place and
+turns them into that Kick, so an error ends that one connection only.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tickcast.proto import pb
+
+if TYPE_CHECKING:
+    from tickcast.outbox import OutboxStatistics
 
 Reason = int  # a value of the protocol's `Reason` enum (pb.REASON_*)
 
@@ -17,14 +40,27 @@ class TickcastError(Exception):
     """Base class of every error tickcast raises."""
 
 
+class UsageError(TickcastError, RuntimeError):
+    """Local misuse: an API was called when it may not be (a server started twice,
+    a spectator sending inputs, a port asked of a server that is not listening).
+    The fault of the code that called it, never of a peer (h11's LocalProtocolError)."""
+
+
 class ConfigError(TickcastError, ValueError):
     """A configuration value is invalid (a bad flag, environment variable or argument)."""
 
 
-class RemoteProtocolError(TickcastError):
-    """The peer broke the protocol; the connection ends with a Kick of `reason`."""
+class StoreError(TickcastError):
+    """The tick log cannot be used (bad data dir, corrupt database, full disk)."""
 
-    reason: Reason = pb.REASON_PROTOCOL_ERROR
+
+# ---- server side: errors that end one connection ----
+
+
+class KickError(TickcastError):
+    """Ends one client connection with `Kick{reason, detail}`; the rest go on."""
+
+    reason: Reason = pb.REASON_UNSPECIFIED
 
     def __init__(self, detail: str, reason: Reason | None = None) -> None:
         super().__init__(detail)
@@ -33,14 +69,49 @@ class RemoteProtocolError(TickcastError):
             self.reason = reason
 
 
+class RemoteProtocolError(KickError):
+    """The peer broke the protocol; the connection ends with a Kick of `reason`."""
+
+    reason = pb.REASON_PROTOCOL_ERROR
+
+
 class FrameTooLarge(RemoteProtocolError):
     """A frame's length prefix is over `max_frame`; refused before its body is buffered."""
 
     reason = pb.REASON_FRAME_TOO_LARGE
 
 
-class ConnectionClosedError(TickcastError):
-    """An operation needed an open connection, and it is closed."""
+class RateLimited(RemoteProtocolError):
+    """A connection sent more than its budget allows; it is kicked with RATE_LIMITED."""
+
+    reason = pb.REASON_RATE_LIMITED
+
+
+class TokenRejected(RemoteProtocolError):
+    """A Hello's token did not pass; the detail says which check, never the token."""
+
+    reason = pb.REASON_AUTH_FAILED
+
+
+class JoinRefused(KickError):
+    """A Hello the room will not accept (ROOM_FULL, RESUME_UNAVAILABLE, ROOM_CLOSED)."""
+
+
+class SlowConsumer(KickError):
+    """A connection fell behind: over its outbound budget, or the ticks its catch-up
+    still needs have left the history. Like nats' SlowConsumer it carries the
+    counters (`statistics`), so a log line can say how far behind it was."""
+
+    reason = pb.REASON_SLOW_CONSUMER
+
+    def __init__(self, statistics: OutboxStatistics, *, catching_up: bool) -> None:
+        super().__init__(
+            "fell behind the kept history while catching up"
+            if catching_up
+            else "outbound queue over its limit"
+        )
+        self.statistics = statistics
+        self.catching_up = catching_up
 
 
 def reason_name(reason: Reason) -> str:
@@ -51,7 +122,11 @@ def reason_name(reason: Reason) -> str:
         return f"REASON_{reason}"
 
 
-# ---- client ----
+# ---- client (SDK) side ----
+
+
+class ConnectionClosedError(TickcastError):
+    """An operation needed an open connection, and it is closed."""
 
 
 class Kicked(TickcastError):

@@ -196,6 +196,10 @@ class Outbox:
         self._source = None
         self.sink.abort()
 
+    def sink_lost(self) -> None:
+        """The sink is gone (the connection closed): later writes are dropped."""
+        self.closed = True
+
     def statistics(self) -> OutboxStatistics:
         return OutboxStatistics(
             buffered_bytes=self._buffered() if not self.closed else 0,

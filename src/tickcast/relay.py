@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from time import perf_counter
+from types import MappingProxyType
 from typing import Protocol
 
 from tickcast.auth import Authenticator
 from tickcast.config import Config
-from tickcast.errors import reason_name
+from tickcast.errors import JoinRefused, reason_name
 from tickcast.outbox import Outbox, Sink
 from tickcast.proto import pb
-from tickcast.room import JoinRefused, Room
+from tickcast.room import Room, TickRecord
 from tickcast.security import CatchupBudget, receive_guard
 from tickcast.session import HelloRequest, Session
 from tickcast.stats import Histogram
@@ -28,12 +29,38 @@ from tickcast.stats import Histogram
 log = logging.getLogger("tickcast.relay")
 
 
+class TickCycle:
+    """What one firing of the ticker produced, handed on as it is.
+
+    - `records`: the ticks to send, one `TickRecord` per room, in room order;
+    - `gone`: rooms closed in this cycle (emptied), after their last tick;
+    - `produce_seconds`: the time production took; `Relay.deliver` adds the
+      fan-out's and observes the sum as the cycle's tick duration, for every
+      path (at once, or after a tick log has committed the cycle).
+    """
+
+    __slots__ = ("records", "gone", "produce_seconds")
+
+    def __init__(
+        self,
+        records: list[TickRecord],
+        gone: list[Room] | None = None,
+        produce_seconds: float = 0.0,
+    ) -> None:
+        self.records = records
+        self.gone: list[Room] = gone if gone is not None else []
+        self.produce_seconds = produce_seconds
+
+    def __repr__(self) -> str:
+        return f"<TickCycle {len(self.records)} ticks, {len(self.gone)} rooms gone>"
+
+
 class CycleRecorder(Protocol):
     """A durable tick log between produce and deliver (`tickcast.store.Recorder`)."""
 
-    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
-        """Commit one cycle (its ticks; `gone`: rooms closed now), then call
-        `Relay.deliver(produced)`, later and in cycle order."""
+    def record(self, cycle: TickCycle) -> None:
+        """Commit one cycle (its ticks; the rooms it closed), then call
+        `Relay.deliver(cycle)`, later and in cycle order."""
         ...
 
     def kicked(self, session: Session) -> None:
@@ -64,7 +91,10 @@ class Relay:
         self.auth = Authenticator.for_config(config) if auth is None else auth
         self.catchup = CatchupBudget(config.catchup_bytes_per_tick)
         self.rooms_refused = 0
-        self.rooms: dict[str, Room] = {}
+        # the room table: only `add_room` and `remove_room` change it; others read
+        # it through the `rooms` view (a rooms' totals go to the closed totals once)
+        self._rooms: dict[str, Room] = {}
+        self.rooms: Mapping[str, Room] = MappingProxyType(self._rooms)
         self.sessions: set[Session] = set()
         self.closing = False
         self._on_ticking = on_ticking
@@ -77,9 +107,7 @@ class Relay:
         self.frames_sent_closed: Counter[str] = Counter()
         self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
         self.fanout_seconds = Histogram()
-        # the last cycle's sequencing + encoding, for a recorder that delivers (and so
-        # times the whole cycle) after its commit
-        self.produce_seconds = 0.0
+        self.tick_seconds = Histogram()  # one cycle: sequencing + encoding + fan-out
         self.recorder: CycleRecorder | None = None
         self.placement: Placement | None = None
 
@@ -116,10 +144,10 @@ class Relay:
         self.auth.verify(hello.token, hello.player_id, hello.room)  # raises AuthFailed
         if self.placement is not None and self.placement.hello(session, hello, now):
             return
-        room = self.rooms.get(hello.room)
+        room = self._rooms.get(hello.room)
         created = room is None
         if room is None:
-            if len(self.rooms) >= self.config.max_rooms:
+            if len(self._rooms) >= self.config.max_rooms:
                 self.rooms_refused += 1
                 session.kick(pb.REASON_ROOM_FULL, "the server hosts its maximum of rooms")
                 return
@@ -132,24 +160,23 @@ class Relay:
             session.kick(refused.reason, refused.detail)
             return
         if created:
-            self.rooms[hello.room] = room
+            self._rooms[hello.room] = room
             log.info("room %s opened", room.name)
         if not was_ticking and room.members > 0 and self._on_ticking is not None:
             self._on_ticking()
 
-    def session_closed(self, session: Session, room: Room | None = None) -> None:
+    def session_closed(self, session: Session) -> None:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
-        if self.recorder is not None and session.closed_room is not None:
+        m = session.membership  # ended now, or before (a Leave, REPLACED)
+        room = m.room if m is not None else None
+        if self.recorder is not None and room is not None:
             self.recorder.kicked(session)
         if room is not None and room.empty and not room.needs_tick:
             # e.g. the last spectator of a room without players: no tick will drop it
-            if self.rooms.get(room.name) is room:
-                log.info("room %s closed (empty)", room.name)
-                self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
-                if self.recorder is not None:
-                    self.recorder.record([], [room])  # its match ends
+            if self.remove_room(room, "empty") and self.recorder is not None:
+                self.recorder.record(TickCycle([], gone=[room]))  # its match ends
         t = session.transport
         self.bytes_received_closed[t] += session.bytes_received
         stats = session.outbox.statistics()
@@ -165,7 +192,7 @@ class Relay:
         """True while some room needs a tick (members, or a last leave to announce)
         or is empty and waits for its tick phase to be dropped: with several
         phases, the firing that sees the last member go may be another phase's."""
-        return any(r.needs_tick or r.empty for r in self.rooms.values())
+        return any(r.needs_tick or r.empty for r in self._rooms.values())
 
     def steps_to_next_phase(self, phase: int, phases: int) -> int:
         """How many phases (1..phases) the ticker may move on from `phase` to reach
@@ -173,7 +200,7 @@ class Relay:
         (one room, eight phases: one firing per interval, not eight). With many
         rooms every phase almost surely has some, and the answer is 1 without
         looking at them all."""
-        rooms = self.rooms
+        rooms = self._rooms
         if len(rooms) >= 4 * phases:
             return 1
         used = {room.phase for room in rooms.values()}
@@ -193,47 +220,52 @@ class Relay:
         """
         start = perf_counter()
         self.catchup.refill()
-        produced: list[tuple[Room, bytes]] = []
+        records: list[TickRecord] = []
         gone: list[Room] = []
         failed: list[str] = []
-        for name, room in self.rooms.items():
+        for name, room in self._rooms.items():
             if phase is not None and room.phase != phase:
                 continue
             try:
-                if room.needs_tick:
-                    frame = room.produce(now)
-                    if frame is not None:
-                        produced.append((room, frame))
+                record = room.produce(now)  # None when it needs no tick
+                if record is not None:
+                    records.append(record)
             except Exception:
                 log.exception("room %s failed to produce a tick", name)
                 failed.append(name)
                 continue
-            if room.empty:
+            if not room.members and not room.spectators:  # room.empty, inline
                 gone.append(room)
         for room in gone:
-            log.info("room %s closed (empty)", room.name)
-            self.inputs_of_closed_rooms += self.rooms.pop(room.name).inputs_sequenced
+            self.remove_room(room, "empty")  # the recorder hears of it with the cycle
         for name in failed:
             self.close_room(name, detail="room closed after an internal error")
-        self.ticks_produced += len(produced)
+        self.ticks_produced += len(records)
+        produce_seconds = perf_counter() - start
         if self.recorder is not None:
-            if produced or gone:
-                self.produce_seconds = perf_counter() - start
-                self.recorder.record(produced, gone)
-        elif produced:
-            self.deliver(produced)
+            if records or gone:
+                self.recorder.record(TickCycle(records, gone, produce_seconds))
+        elif records:
+            self.deliver(TickCycle(records, gone, produce_seconds))
+        else:  # nothing to send: the cycle was its production
+            self.tick_seconds.observe(produce_seconds)
 
-    def deliver(self, produced: list[tuple[Room, bytes]]) -> None:
-        """Fan out one cycle's ticks (after the tick log has them, if there is one)."""
+    def deliver(self, cycle: TickCycle) -> None:
+        """Fan out one cycle's ticks (after the tick log has them, if there is one),
+        and observe the cycle's tick duration: its production and this fan-out."""
         start = perf_counter()
-        for room, frame in produced:
-            try:
-                room.deliver(frame)
-            except Exception:
-                # containment: a bug in one room closes that room, not the ticker
-                log.exception("room %s failed to deliver a tick", room.name)
-                self.close_room(room.name, detail="room closed after an internal error")
-        self.fanout_seconds.observe(perf_counter() - start)
+        records = cycle.records
+        if records:
+            for record in records:
+                try:
+                    record.room.deliver(record)
+                except Exception:
+                    # containment: a bug in one room closes that room, not the ticker
+                    room = record.room
+                    log.exception("room %s failed to deliver a tick", room.name)
+                    self.close_room(room.name, detail="room closed after an internal error")
+            self.fanout_seconds.observe(perf_counter() - start)
+        self.tick_seconds.observe(cycle.produce_seconds + perf_counter() - start)
 
     def sweep(self, now: float) -> None:
         """Enforce handshake and idle timeouts on every session."""
@@ -245,32 +277,44 @@ class Relay:
             except Exception:  # containment: one session's bug must not stop the sweep
                 s.internal_error()
 
-    # ------------------------------------------------------------ admin
+    # ------------------------------------------------------------ the room table
+
+    def add_room(self, room: Room) -> None:
+        """Add a room built elsewhere (restored from a tick log, a replay, a room a
+        cluster node took over or mirrors); the ticker starts if it has members."""
+        self._rooms[room.name] = room
+        if room.members and self._on_ticking is not None:
+            self._on_ticking()
+
+    def remove_room(self, room: Room, why: str) -> bool:
+        """Take `room` out of the table (False if it is not there): it gets no more
+        ticks, and its inputs move to the closed totals. Its sessions are the
+        caller's to end, as is telling a tick log (the relay does for its own)."""
+        if self._rooms.get(room.name) is not room:
+            return False
+        del self._rooms[room.name]
+        self.inputs_of_closed_rooms += room.inputs_sequenced
+        log.info("room %s closed (%s)", room.name, why)
+        return True
 
     def close_room(
         self, name: str, reason: int = pb.REASON_ROOM_CLOSED, detail: str = "room closed"
     ) -> bool:
-        room = self.rooms.pop(name, None)
-        if room is None:
+        """Close a room (the admin API, a room that failed): its match ends, and
+        every session of it is kicked with `reason`."""
+        room = self._rooms.get(name)
+        if room is None or not self.remove_room(room, f"{reason_name(reason)}: {detail}"):
             return False
-        log.info("room %s closed (%s: %s)", name, reason_name(reason), detail)
-        self.inputs_of_closed_rooms += room.inputs_sequenced
         if self.recorder is not None:
-            self.recorder.record([], [room])
+            self.recorder.record(TickCycle([], gone=[room]))
         room.close(reason, detail)
         return True
-
-    def adopt(self, room: Room) -> None:
-        """Add a room built elsewhere (restored from a tick log, a replay)."""
-        self.rooms[room.name] = room
-        if room.members and self._on_ticking is not None:
-            self._on_ticking()
 
     def shutdown(self) -> None:
         """Stop admitting; Kick{SERVER_SHUTDOWN} every session, in handshake too."""
         self.closing = True
         for s in list(self.sessions):
             s.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
-        for room in self.rooms.values():
+        for room in self._rooms.values():
             self.inputs_of_closed_rooms += room.inputs_sequenced
-        self.rooms.clear()
+        self._rooms.clear()

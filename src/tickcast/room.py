@@ -1,20 +1,27 @@
-"""Sans-I/O: a room's sequencer, members and slots, presence, history and desyncs.
+"""Sans-I/O: a room's sequencer, members and slots, presence and seq dedup, fan-out.
 
 Invariants (the spec's Sequencing, Ticks, Presence and Resume rules):
 
 - `next` is the number of the open tick: inputs accepted now go into it.
-  Ticks 1..next-1 have been produced, in order, once per `tick(now)` call
+  Ticks 1..next-1 have been produced, in order, once per `produce(now)` call
   while the room has members. A produced tick never changes.
 - A player's slot is assigned at its first join and stays the same for the
   room's lifetime; slots start at 1 (0 means spectator).
 - A player is a *member* from the tick its join takes effect until the tick its
   leave takes effect, connected or not. Dropped connections keep the slot for
   the reconnect grace. `members` counts members, `disconnected` those without
-  a live session.
+  a live connection; both change only in `_set_member` and `_set_connection`.
+- Each welcomed connection has one `Membership`, created by `join` and ended
+  only by the room (`detach`): a Leave, a drop, a newer connection of the same
+  player, an eviction or the room's close. The session reaches its room through
+  it and learns that it ended by its `active` flag; nothing else is written
+  into a session from here.
 - An input is sequenced only if its seq is greater than the player's last
   sequenced seq; it is encoded once, at acceptance, into the open tick.
 - Each tick is encoded once; the same bytes go to every live session, players
-  first, then spectators, through their outboxes (which never block).
+  first, then spectators, through their outboxes (which never block). The
+  room keeps it in its `TickHistory` (`tickcast.history`) for resumes; state
+  hashes are judged by its `DesyncJudge` (`tickcast.desync`).
 
 Time enters only as the `now` argument: tests drive a room with a fake clock.
 """
@@ -23,17 +30,21 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections import Counter, deque
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
 from tickcast.config import Config
+from tickcast.desync import DesyncJudge
+from tickcast.errors import JoinRefused
+from tickcast.history import TickHistory
 from tickcast.outbox import Outbox, TickSource
 from tickcast.proto import pb
 from tickcast.security import InputGuard
 
 if TYPE_CHECKING:
+    from tickcast.restore import RoomState
     from tickcast.session import HelloRequest, Session
 
 log = logging.getLogger("tickcast.room")
@@ -49,7 +60,7 @@ class Player:
         "member",
         "join_tick",
         "left_tick",
-        "session",
+        "membership",
         "disconnected_at",
         "guard",
     )
@@ -61,9 +72,87 @@ class Player:
         self.member = False
         self.join_tick = 0
         self.left_tick = 0
-        self.session: Session | None = None
+        self.membership: Membership | None = None  # the live connection, if any
         self.disconnected_at = 0.0
         self.guard: InputGuard | None = None  # rate and per-tick byte limits
+
+    @property
+    def session(self) -> Session | None:
+        """The player's live session (None while disconnected)."""
+        m = self.membership
+        return m.session if m is not None else None
+
+
+class Membership:
+    """One welcomed connection's place in a room: the room, the session and its
+    outbox, the player (None for a spectator), and the first tick it receives.
+
+    Created by `Room.join` and ended only by the room; `active` is False from then
+    on (the session keeps the record: its `room` is where the session was)."""
+
+    __slots__ = ("room", "session", "outbox", "player", "first_tick", "active")
+
+    def __init__(
+        self, room: Room, session: Session, player: Player | None, first_tick: int
+    ) -> None:
+        self.room = room
+        self.session = session
+        self.outbox = session.outbox
+        self.player = player
+        self.first_tick = first_tick
+        self.active = True
+
+    @property
+    def spectator(self) -> bool:
+        return self.player is None
+
+
+class TickRecord:
+    """One produced tick, as the room knew it when it built it.
+
+    `Room.produce` returns it and every consumer takes it as it is: the fan-out
+    (`Room.deliver`), a tick log, the cluster's stream, metrics. None of them
+    decodes the frame again to learn its number or who joined.
+
+    - `frame`: the encoded Tick frame (length prefix included), the same bytes
+      object every member receives;
+    - `joined` (slot, player_id) and `left` (slots): the presence changes that
+      take effect at this tick, as in the frame;
+    - `inputs`: how many inputs the tick carries; `chain`: its chain value (b""
+      without `chain`); `empty`: no inputs, presence or desyncs (sent as such).
+
+    An empty tick the room skips (`skip_empty_ticks`) has no record: it is
+    numbered and never sent, so the next record's `number` is past it (and
+    `Room.next` says where the room is). Skipping costs nothing per tick.
+    """
+
+    __slots__ = ("room", "number", "frame", "joined", "left", "inputs", "chain", "empty")
+
+    def __init__(
+        self,
+        room: Room,
+        number: int,
+        frame: bytes,
+        joined: Sequence[tuple[int, str]],
+        left: Sequence[int],
+        inputs: int,
+        chain: bytes,
+        empty: bool,
+    ) -> None:
+        self.room = room
+        self.number = number
+        self.frame = frame
+        self.joined = joined
+        self.left = left
+        self.inputs = inputs
+        self.chain = chain
+        self.empty = empty
+
+    def __repr__(self) -> str:
+        return f"<TickRecord {self.room.name!r} {self.number}>"
+
+
+_new_record = object.__new__
 
 
 class Archive(Protocol):
@@ -89,15 +178,6 @@ def _slot_and_seq(entry: bytes) -> tuple[int, int]:
     return slot, seq
 
 
-class JoinRefused(Exception):
-    """A Hello this room will not accept; carries the Kick reason and detail."""
-
-    def __init__(self, reason: int, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 class Room:
     """One room. See the module docstring for its invariants."""
 
@@ -114,29 +194,24 @@ class Room:
         # ticks in flight to the disk: joins and resumes see only delivered ticks.
         self.sent = 0
         self._in_flight: deque[int] = deque()  # produced, not yet delivered (<0: skipped)
-        self._waiting: list[tuple[int, Outbox, bool]] = []  # fresh joiners: (first tick, ...)
         self.archive: Archive | None = None
         self.players: dict[str, Player] = {}
         self._next_slot = 1
         self.members = 0
         self.disconnected = 0
-        self.live: list[Outbox] = []  # players' outboxes, fan-out order
+        # every active membership, by outbox; the fan-out lists hold the outboxes of
+        # those receiving live ticks, in fan-out order; `_waiting` those whose first
+        # tick is still in flight to the tick log
+        self._memberships: dict[Outbox, Membership] = {}
+        self.live: list[Outbox] = []  # players
         self.spectators: list[Outbox] = []
-        self._sessions: dict[Outbox, Session] = {}
+        self._waiting: list[Membership] = []
         self._inputs: list[bytes] = []
         self._joined: list[tuple[int, str]] = []
         self._left: list[int] = []
-        # history: tick n's frame at _ring[n % len]; an empty tick (no inputs,
-        # presence or desyncs: most ticks of a quiet room) is kept as b"" plus
-        # its 32-byte chain in _chains and rebuilt on demand (see frame())
-        self._ring: list[bytes | None] = [None] * config.history_ticks
-        self._chains = bytearray()
+        self.history = TickHistory(config.history_ticks, config.chain)
         self.chain = b""
-        self._hashes: dict[int, dict[int, bytes]] = {}
-        # ticks already judged, while hashes for them are still accepted: a hash
-        # resent (after a reconnect) must not open a second judgement of the tick
-        self._judged: set[int] = set()
-        self._desyncs: list[bytes] = []
+        self.desyncs = DesyncJudge(name, config.tick_rate)
         self.inputs_sequenced = 0
         # The room's clock: the time of its last tick or join. A dropped
         # connection's grace starts from it (at most one tick interval early),
@@ -153,89 +228,39 @@ class Room:
         return self.sent
 
     def first_kept(self) -> int:
-        ring_first = max(1, self.next - len(self._ring))
+        ring_first = self.history.first(self.next)
         if self.archive is not None:
             return min(ring_first, self.archive.first_kept())
         return ring_first
 
-    def ring_first(self) -> int:
-        """Number of the oldest tick in the in-memory ring."""
-        return max(1, self.next - len(self._ring))
-
     def frame(self, number: int) -> bytes | None:
-        f = self._ring[number % len(self._ring)]
-        if f or f is None:
-            return f
-        # an empty tick: its frame is determined by its number and chain
-        content = wire.encode_tick_content(number, b"")
-        if not self.config.chain:
-            return wire.encode_tick_frame(content)
-        at = (number - 1) % len(self._ring) * 32
-        return wire.encode_tick_frame(content, bytes(self._chains[at : at + 32]))
-
-    def _keep_chain(self, number: int, chain: bytes) -> None:
-        """Keep tick `number`'s chain (32 bytes, in a ring like `_ring`): about a
-        third of an empty tick's frame object, so a quiet room's history is small."""
-        chains = self._chains
-        at = (number - 1) % len(self._ring) * 32
-        if at == len(chains):
-            chains += chain
-        else:
-            chains[at : at + 32] = chain
+        return self.history.frame(number)
 
     def catchup_source(self) -> TickSource:
         """Where a resume or late join reads its catch-up from."""
         return self if self.archive is None else self.archive.reader(self)
 
     @classmethod
-    def restored(
-        cls,
-        name: str,
-        config: Config,
-        *,
-        last_tick: int,
-        chain: bytes,
-        players: Iterable[Player],
-        history: Iterable[tuple[int, bytes]],
-        now: float,
-    ) -> Room:
-        """A room rebuilt from its tick log after a restart: every member is
-        disconnected (its grace starts `now`), ticks go on after `last_tick`."""
+    def restored(cls, name: str, config: Config, state: RoomState, now: float) -> Room:
+        """A room rebuilt from its ticks (`restore.replay_ticks`: a restart, a
+        cluster takeover): every member is disconnected (its grace starts `now`),
+        ticks go on after `state.last_tick`. It takes `state`'s players over."""
         room = cls(name, config)
-        room.next = last_tick + 1
-        room.sent = last_tick
-        room.chain = chain
+        last = state.last_tick
+        room.next = last + 1
+        room.sent = last
+        room.chain = state.chain
         room.now = now
-        for p in players:
-            p.session = None
+        for p in state.players.values():
+            member, p.member, p.membership = p.member, False, None
             room.players[p.id] = p
             room._next_slot = max(room._next_slot, p.slot + 1)
-            if p.member:
-                p.disconnected_at = now
-                room.members += 1
-                room.disconnected += 1
-        ring = room._ring
-        # _keep_chain fills _chains in tick order from tick 1; a room resuming at
-        # last_tick + 1 writes into the middle of it, so it must have its full size
-        room._chains = bytearray(32 * len(ring))
-        for number, frame in history:
-            if number > last_tick - len(ring):
-                ring[number % len(ring)] = frame
+            room._set_member(p, member)
+            p.disconnected_at = now
+        room.history.restore(state.history, last)
         return room
 
     # ------------------------------------------------------------ membership
-
-    def member_list(self) -> list[tuple[int, str]]:
-        """Members as of the last produced tick: joins in the open tick are not
-        in it yet, leaves in the open tick still are."""
-        nxt = self.next
-        ms = [
-            (p.slot, p.id)
-            for p in self.players.values()
-            if (p.member and p.join_tick < nxt) or (not p.member and p.left_tick == nxt)
-        ]
-        ms.sort()
-        return ms
 
     @property
     def needs_tick(self) -> bool:
@@ -247,6 +272,25 @@ class Room:
         """No members and nobody watching: the room can be dropped."""
         return self.members == 0 and not self.spectators
 
+    def _set_member(self, p: Player, member: bool) -> None:
+        """The one place a player's membership flag changes (`members`,
+        `disconnected` with it)."""
+        if p.member == member:
+            return
+        p.member = member
+        step = 1 if member else -1
+        self.members += step
+        if p.membership is None:
+            self.disconnected += step
+
+    def _set_connection(self, p: Player, m: Membership | None) -> None:
+        """The one place a player's live connection changes (`disconnected` with it)."""
+        if p.member and (p.membership is None) != (m is None):
+            self.disconnected += 1 if m is None else -1
+        p.membership = m
+        if m is None:
+            p.disconnected_at = self.now
+
     def _admit(self, p: Player | None, player_id: str) -> Player:
         if p is None:
             p = Player(player_id, self._next_slot)
@@ -254,9 +298,7 @@ class Room:
             self._next_slot += 1
             self.players[player_id] = p
         if not p.member:
-            p.member = True
-            self.members += 1
-            self.disconnected += 1  # no session yet: _attach fixes this
+            self._set_member(p, True)
             if p.left_tick == self.next and p.left_tick:
                 # left and came back within the same open tick: the two cancel out
                 self._left.remove(p.slot)
@@ -270,14 +312,7 @@ class Room:
         """p's leave takes effect at the open tick (Leave, or the grace ran out)."""
         if not p.member:
             return
-        s = p.session
-        if s is not None:
-            self._unlink(s)
-            p.session = None
-        else:
-            self.disconnected -= 1
-        p.member = False
-        self.members -= 1
+        self._set_member(p, False)
         if p.join_tick == self.next:
             # joined and left within the same open tick: the two cancel out
             self._joined.remove((p.slot, p.id))
@@ -301,15 +336,21 @@ class Room:
                 kept.append(entry)
         self._inputs = kept
 
-    def _unlink(self, session: Session) -> None:
-        ob = session.outbox
-        if self._sessions.pop(ob, None) is not None:
-            if self._waiting:
-                self._waiting = [w for w in self._waiting if w[1] is not ob]
-            try:
-                (self.spectators if session.spectator else self.live).remove(ob)
-            except ValueError:
-                pass
+    def detach(self, m: Membership) -> None:
+        """End membership `m` (its connection is gone, or going): it receives no
+        more ticks; its player (if any) keeps the slot for the reconnect grace."""
+        if not m.active:
+            return
+        m.active = False
+        ob = m.outbox
+        del self._memberships[ob]
+        if m in self._waiting:
+            self._waiting.remove(m)
+        else:
+            (self.live if m.player is not None else self.spectators).remove(ob)
+        p = m.player
+        if p is not None and p.membership is m:
+            self._set_connection(p, None)
 
     # ------------------------------------------------------------ join
 
@@ -320,70 +361,79 @@ class Room:
         welcome = pb.Welcome(
             room=self.name, tick_rate=self.tick_rate, server_id=self.config.server_id
         )
+        first = welcome.first_tick = self._first_tick(hello, welcome)
+        player: Player | None = None
+        if not hello.spectator:
+            player = self._player(hello)
+            replaced = player.membership
+            welcome.slot = player.slot
+            welcome.last_seq = player.last_seq
+            if replaced is not None:
+                # the same player connected again: the older connection goes
+                self.detach(replaced)
+                replaced.session.kick(pb.REASON_REPLACED, "the same player connected again")
+        m = Membership(self, session, player, first)
+        if player is not None:
+            self._set_connection(player, m)
+        self._memberships[m.outbox] = m
+        if first > last + 1:
+            # a fresh join while ticks before `first` are still in flight to the log:
+            # it starts receiving once tick `first` (or a later one) is delivered
+            self._waiting.append(m)
+        else:
+            (self.live if player is not None else self.spectators).append(m.outbox)
+
+        m.outbox.send_now(wire.encode_server_message(pb.ServerMessage(welcome=welcome)))
+        session.joined(m)
+        if first <= last:
+            m.outbox.start_catchup(self.catchup_source(), first)
+
+    def _first_tick(self, hello: HelloRequest, welcome: pb.Welcome) -> int:
+        """The first tick a Hello gets (after a resume point, from tick 1, or the
+        open tick with the current members in `welcome`), or JoinRefused."""
+        last = self.sent
         n = hello.resume_after
         if n > 0:
             if n > last:
                 raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE, f"tick {n} has not been sent (last is {last})"
+                    f"tick {n} has not been sent (last is {last})", pb.REASON_RESUME_UNAVAILABLE
                 )
             if n + 1 < self.first_kept() and n < last:
                 raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE,
                     f"tick {n + 1} is no longer kept (oldest kept is {self.first_kept()})",
+                    pb.REASON_RESUME_UNAVAILABLE,
                 )
-            first = n + 1
-        elif hello.full_history:
+            return n + 1
+        if hello.full_history:
             if self.first_kept() > 1:
                 raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE,
                     "the room's history is no longer complete "
                     f"(oldest kept is {self.first_kept()})",
+                    pb.REASON_RESUME_UNAVAILABLE,
                 )
-            first = 1
-        else:
-            first = self.next
-            welcome.members.extend(pb.Member(slot=s, player_id=i) for s, i in self.member_list())
-        welcome.first_tick = first
+            return 1
+        # the members as of the last produced tick: joins in the open tick are not in
+        # it yet, leaves in the open tick still are
+        nxt = self.next
+        members = [
+            (p.slot, p.id)
+            for p in self.players.values()
+            if (p.member and p.join_tick < nxt) or (not p.member and p.left_tick == nxt)
+        ]
+        welcome.members.extend(pb.Member(slot=s, player_id=i) for s, i in sorted(members))
+        return nxt
 
-        player: Player | None = None
-        if not hello.spectator:
-            p = self.players.get(hello.player_id)
-            if n > 0 and (p is None or not p.member):
-                raise JoinRefused(
-                    pb.REASON_RESUME_UNAVAILABLE, "no membership to resume (the grace ran out)"
-                )
-            if (p is None or not p.member) and self.members >= self.config.max_players:
-                raise JoinRefused(
-                    pb.REASON_ROOM_FULL, f"room {self.name!r} has {self.members} players"
-                )
-            player = self._admit(p, hello.player_id)
-            old = player.session
-            if old is not None:
-                # the same player connected again: the older connection goes
-                self._unlink(old)
-                player.session = None
-                old.room = None
-                old.closed_room = self
-                old.kick(pb.REASON_REPLACED, "the same player connected again")
-            else:
-                self.disconnected -= 1
-            player.session = session
-            welcome.slot = player.slot
-            welcome.last_seq = player.last_seq
-        if first > last + 1:
-            # a fresh join while ticks before `first` are still in flight to the log:
-            # it starts receiving once tick `first` (or a later one) is delivered
-            self._waiting.append((first, session.outbox, hello.spectator))
-        elif hello.spectator:
-            self.spectators.append(session.outbox)
-        else:
-            self.live.append(session.outbox)
-        self._sessions[session.outbox] = session
-
-        session.outbox.send_now(wire.encode_server_message(pb.ServerMessage(welcome=welcome)))
-        session.joined(self, player, hello.spectator)
-        if first <= last:
-            session.outbox.start_catchup(self.catchup_source(), first)
+    def _player(self, hello: HelloRequest) -> Player:
+        """The member a player's Hello joins as (admitted now if it is not one),
+        or JoinRefused (a resume without a membership, a full room)."""
+        p = self.players.get(hello.player_id)
+        if hello.resume_after > 0 and (p is None or not p.member):
+            raise JoinRefused(
+                "no membership to resume (the grace ran out)", pb.REASON_RESUME_UNAVAILABLE
+            )
+        if (p is None or not p.member) and self.members >= self.config.max_players:
+            raise JoinRefused(f"room {self.name!r} has {self.members} players", pb.REASON_ROOM_FULL)
+        return self._admit(p, hello.player_id)
 
     # ------------------------------------------------------------ from sessions
 
@@ -398,139 +448,111 @@ class Room:
         self._inputs.append(wire.encode_relayed_input(player.slot, seq, payload))
         self.inputs_sequenced += 1
 
-    def leave(self, session: Session) -> None:
-        """The session's player leaves now (not after the grace)."""
-        p = session.player
-        if p is not None and p.session is session:
+    def leave(self, m: Membership) -> None:
+        """The membership's player leaves now (not after the grace), and `m` ends."""
+        p = m.player
+        if m.active and p is not None and p.membership is m:
             self._drop_membership(p)
-        session.room = None
-        self._unlink(session)
-
-    def detach(self, session: Session) -> None:
-        """The session is gone; its player keeps the slot for the reconnect grace."""
-        self._unlink(session)
-        p = session.player
-        if p is not None and p.session is session:
-            p.session = None
-            p.disconnected_at = self.now
-            self.disconnected += 1
-        session.room = None
+        self.detach(m)
 
     def state_hash(self, player: Player, tick: int, digest: bytes) -> None:
-        """Record a member's state hash for `tick`; compare once all have reported."""
-        last = self.next - 1
-        window = 2 * self.tick_rate
-        if not player.member or tick > last or tick + window < last or tick < 1:
+        """Record a member's state hash for `tick`; judge once all have reported."""
+        if not player.member:
             return
-        if tick in self._judged:
-            return
-        reports = self._hashes.get(tick)
-        if reports is None:
-            reports = self._hashes[tick] = {}
-        if player.slot in reports:
-            return
-        reports[player.slot] = digest
+        reports = self.desyncs.report(player.slot, tick, digest, self.next - 1)
         # the count is a quick first check; a reporter that left or dropped since
         # must not stand in for a connected member that has not reported yet
-        if len(reports) >= self.members - self.disconnected and all(
-            p.slot in reports
-            for p in self.players.values()
-            if p.member and p.session is not None
+        if (
+            reports is not None
+            and len(reports) >= self.members - self.disconnected
+            and all(
+                p.slot in reports
+                for p in self.players.values()
+                if p.member and p.membership is not None
+            )
         ):
-            self._judge(tick)
-
-    def _judge(self, tick: int) -> None:
-        reports = self._hashes.pop(tick, None)
-        self._judged.add(tick)
-        if not reports or len(reports) < 2:
-            return
-        counts = Counter(reports.values())
-        if len(counts) < 2:
-            return
-        top, top_n = counts.most_common(1)[0]
-        if top_n * 2 > len(reports):
-            minority = sorted(s for s, h in reports.items() if h != top)
-        else:  # no majority: nobody can be called right
-            minority = sorted(reports)
-        log.warning("desync in room %s at tick %d: slots %s", self.name, tick, minority)
-        self._desyncs.append(wire.encode_desync(tick, minority))
+            self.desyncs.judge(tick)
 
     # ------------------------------------------------------------ the tick
 
-    def tick(self, now: float) -> bytes | None:
-        """Produce the open tick and deliver it at once (no tick log in between)."""
-        frame = self.produce(now)
-        if frame is not None:
-            self.deliver(frame)
-        return frame
-
-    def produce(self, now: float) -> bytes | None:
+    def produce(self, now: float) -> TickRecord | None:
         """Close the open tick: expire graces, encode it once, keep it for resume.
 
-        Returns the tick's frame for `deliver` (None if the room has no members,
-        or the tick was empty and the room skips empty ticks). Between the two
-        calls a tick log may commit the frame to disk (write before send).
+        Returns the tick's record for `deliver` (None if the room has no members
+        and no last leave to announce, or the tick was empty and the room skips
+        empty ticks). Between the two calls a tick log may commit the frame to
+        disk (write before send).
         """
+        if not (self.members or self._left):  # needs_tick, inline: this runs per room per tick
+            return None
         self.now = now
         if self.disconnected:
             grace = self.config.reconnect_grace
             for p in list(self.players.values()):
-                if p.member and p.session is None and now - p.disconnected_at >= grace:
+                if p.member and p.membership is None and now - p.disconnected_at >= grace:
                     log.info("room %s: player %s left (reconnect grace over)", self.name, p.id)
                     self._drop_membership(p)
-        if self._hashes:
-            oldest_kept = self.next - 2 * self.tick_rate
-            for t in [t for t in self._hashes if t < oldest_kept]:
-                self._judge(t)
-        if self._judged:
-            # state_hash() refuses these ticks from now on anyway
-            self._judged = {t for t in self._judged if t >= self.next - 2 * self.tick_rate}
-        if not self.needs_tick:
+        judge = self.desyncs
+        if judge.active:
+            judge.expire(self.next)
+        if not (self.members or self._left):  # the graces' leaves cancelled their joins
             return None
         number = self.next
         self.next = number + 1
-        inputs = b"".join(self._inputs) if self._inputs else b""
-        joined, left = self._joined, self._left
+        pieces = self._inputs
+        inputs = b"".join(pieces) if pieces else b""
+        joined: Sequence[tuple[int, str]] = self._joined
+        left: Sequence[int] = self._left
         content = wire.encode_tick_content(number, inputs, joined, left)
         chain = b""
         if self.config.chain:
             chain = self.chain = wire.next_chain(self.chain, content)
-            self._keep_chain(number, chain)
-        desyncs = b"".join(self._desyncs) if self._desyncs else b""
-        if self._inputs:
+        desyncs = judge.take() if judge.found else b""
+        # non-empty lists go to the record and the room starts new ones (its empty
+        # ones stay the room's: the record gets () instead)
+        if pieces:
             self._inputs = []
         if joined:
             self._joined = []
         if left:
             self._left = []
-        if desyncs:
-            self._desyncs = []
-        ring = self._ring
         empty = not (inputs or joined or left or desyncs)
         if empty and self.config.skip_empty_ticks:
-            ring[number % len(ring)] = None
+            self.history.keep(number, None, chain)
             if self._in_flight:
                 self._in_flight.append(-number)
             else:
                 self.sent = number
             return None
         frame = wire.encode_tick_frame(content, chain, desyncs)
-        ring[number % len(ring)] = b"" if empty else frame  # b"": rebuilt by frame()
+        self.history.keep(number, b"" if empty else frame, chain)  # b"": rebuilt from chain
         self._in_flight.append(number)
-        return frame
+        # built without a call to __init__ (a third cheaper): once per room per tick
+        record = _new_record(TickRecord)
+        record.room, record.number, record.frame = self, number, frame
+        record.joined, record.left, record.inputs = joined or (), left or (), len(pieces)
+        record.chain, record.empty = chain, empty
+        return record
 
-    def deliver(self, frame: bytes) -> None:
-        """Fan one tick frame out: players first, then spectators; never waits.
+    def deliver(self, record: TickRecord) -> None:
+        """Fan one produced tick out: players first, then spectators; never waits.
         A receiver over its outbound budget is evicted (SLOW_CONSUMER).
 
-        Frames must be delivered in the order `produce` returned them."""
+        Ticks must be delivered in the order `produce` returned them."""
         in_flight = self._in_flight
         if in_flight:
             self.sent = in_flight.popleft()
             while in_flight and in_flight[0] < 0:  # empty ticks skipped after it
                 self.sent = -in_flight.popleft()
-            if self._waiting:
-                self._start_waiting(self.sent)
+            waiting = self._waiting
+            if waiting:  # fresh joiners whose first tick is delivered now start receiving
+                sent = self.sent
+                self._waiting = [m for m in waiting if m.first_tick > sent]
+                for m in waiting:
+                    if m.first_tick <= sent:
+                        (self.live if m.player is not None else self.spectators).append(m.outbox)
+        # the same frame object to every receiving outbox; evict those over budget
+        frame = record.frame
         stalled: list[Outbox] | None = None
         for ob in self.live:
             if not ob.offer(frame):
@@ -544,30 +566,33 @@ class Room:
                 stalled.append(ob)
         if stalled:
             for ob in stalled:
-                s = self._sessions.get(ob)
-                if s is not None:
-                    s.evict(
-                        pb.REASON_SLOW_CONSUMER,
-                        "fell behind the kept history while catching up"
-                        if ob.catching_up
-                        else "outbound queue over its limit",
-                    )
-
-    def _start_waiting(self, number: int) -> None:
-        keep: list[tuple[int, Outbox, bool]] = []
-        for entry in self._waiting:
-            first, ob, spectator = entry
-            if first <= number:
-                (self.spectators if spectator else self.live).append(ob)
-            else:
-                keep.append(entry)
-        self._waiting = keep
+                behind = self._memberships.get(ob)
+                if behind is not None:
+                    behind.session.fell_behind()
 
     def sessions(self) -> list[Session]:
-        """The live sessions of the room: players first, then spectators."""
-        return list(self._sessions.values())
+        """The live sessions of the room, in the order they joined."""
+        return [m.session for m in self._memberships.values()]
 
     def close(self, reason: int, detail: str) -> None:
         """Kick every session of the room (ROOM_CLOSED, SERVER_SHUTDOWN)."""
-        for s in list(self._sessions.values()):
-            s.kick(reason, detail)
+        for m in list(self._memberships.values()):
+            m.session.kick(reason, detail)
+
+
+class FedRoom(Room):
+    """A room whose ticks are built elsewhere (a cluster owner's stream, a
+    recording) and handed to `play`: no sequencer and no members, so the relay
+    never produces a tick for it; its history and fan-out are a room's."""
+
+    def play(self, number: int, frame: bytes) -> None:
+        """Tick `number` arrived: keep it and send it to the room's connections.
+        A number already played is ignored (a stream read twice). The record it is
+        delivered with serves the fan-out only: a fed room does not parse the
+        frames it relays, so it never has their presence (nor needs it)."""
+        if number < self.next:
+            return
+        self.history.feed(self.next, number, frame)
+        self.next = number + 1
+        self.sent = number
+        self.deliver(TickRecord(self, number, frame, (), (), 0, b"", False))

@@ -13,15 +13,9 @@ import ipaddress
 from collections import Counter
 
 from tickcast.config import Config
-from tickcast.errors import RemoteProtocolError, reason_name
+from tickcast.errors import RateLimited, RemoteProtocolError, reason_name
 from tickcast.proto import pb
 from tickcast.wire import kick_frame
-
-
-class RateLimited(RemoteProtocolError):
-    """A connection sent more than its budget allows; it is kicked with RATE_LIMITED."""
-
-    reason = pb.REASON_RATE_LIMITED
 
 
 class TokenBucket:

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
-from tickcast.errors import RemoteProtocolError, reason_name
+from tickcast.errors import KickError, RemoteProtocolError, SlowConsumer, reason_name
 from tickcast.outbox import Outbox
 from tickcast.proto import pb
 from tickcast.security import ReceiveGuard, check_name
 
 if TYPE_CHECKING:
-    from tickcast.room import Player, Room
+    from tickcast.room import Membership, Player, Room
 
 log = logging.getLogger("tickcast.session")
 
@@ -44,6 +44,9 @@ class SessionState(enum.Enum):
     AWAITING_HELLO = "awaiting_hello"
     JOINED = "joined"
     CLOSED = "closed"
+
+
+_CLOSED: SessionState = SessionState.CLOSED  # (a frame's handler may close the session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,8 @@ class SessionHost(Protocol):
 
     def session_hello(self, session: Session, hello: HelloRequest, now: float) -> None: ...
 
-    def session_closed(self, session: Session, room: Room | None = None) -> None:
-        """`session` ended; `room` is the room it was in (the relay drops it if now empty)."""
+    def session_closed(self, session: Session) -> None:
+        """`session` ended (its `membership`, if any, says which room it was in)."""
         ...
 
 
@@ -80,9 +83,7 @@ class Session:
         "transport",
         "handshake_deadline",
         "last_receive",
-        "room",
-        "player",
-        "spectator",
+        "membership",
         "player_id",
         "acked_tick",
         "bytes_received",
@@ -90,7 +91,6 @@ class Session:
         "recv_guard",
         "max_name_bytes",
         "close_detail",
-        "closed_room",
         "held",
     )
 
@@ -114,18 +114,16 @@ class Session:
         self.transport = transport
         self.handshake_deadline = now + handshake_timeout
         self.last_receive = now
-        self.room: Room | None = None
-        self.player: Player | None = None
-        self.spectator = False
+        # the room's record of this connection in it (`Room.join`); kept once it has
+        # ended (`active` is False then), so it also says which room the session was in
+        self.membership: Membership | None = None
         self.player_id = ""
         self.acked_tick = 0
         self.bytes_received = 0  # for /metrics
         self.end_reason = -1  # the Kick reason once ended by us (for /metrics)
         self.recv_guard: ReceiveGuard | None = None  # bytes/s limit, set by the relay
         self.max_name_bytes = max_name_bytes
-        # with end_reason: why, and from which room, we ended it (a tick log records kicks)
-        self.close_detail = ""
-        self.closed_room: Room | None = None
+        self.close_detail = ""  # with end_reason: why we ended it (a tick log records kicks)
         # frames that arrive while the host places the Hello elsewhere (a cluster
         # asks Redis who owns the room): None = not holding; see `hold`
         self.held: list[bytes] | None = None
@@ -138,6 +136,23 @@ class Session:
     @property
     def closed(self) -> bool:
         return self.state is SessionState.CLOSED
+
+    @property
+    def room(self) -> Room | None:
+        """The room this session is in (None before its Welcome and once it has left)."""
+        m = self.membership
+        return m.room if m is not None and m.active else None
+
+    @property
+    def player(self) -> Player | None:
+        """The player this session connects (None for a spectator, or not in a room)."""
+        m = self.membership
+        return m.player if m is not None and m.active else None
+
+    @property
+    def spectator(self) -> bool:
+        m = self.membership
+        return m is not None and m.player is None
 
     # ------------------------------------------------------------ input
 
@@ -152,9 +167,9 @@ class Session:
                 self.recv_guard.admit(len(data), now)
             for body in self.framer.feed(data):
                 self._handle(body, now)
-                if self.closed:  # a frame ended the session: ignore the rest
+                if self.state is _CLOSED:  # a frame ended the session: ignore the rest
                     return
-        except RemoteProtocolError as exc:
+        except KickError as exc:
             self.kick(exc.reason, exc.detail)
         except Exception:
             self.internal_error()
@@ -175,7 +190,7 @@ class Session:
             if self.recv_guard is not None:
                 self.recv_guard.admit(len(body), now)
             self._handle(body, now)
-        except RemoteProtocolError as exc:
+        except KickError as exc:
             self.kick(exc.reason, exc.detail)
         except Exception:
             self.internal_error()
@@ -187,37 +202,36 @@ class Session:
         self.kick(pb.REASON_UNSPECIFIED, "internal server error")
 
     def _handle(self, body: bytes, now: float) -> None:
-        if self.state is SessionState.JOINED and not self.spectator:
-            # the per-input hot path: no protobuf objects (see wire.decode_input_fast)
-            fast = wire.decode_input_fast(body)
-            if fast is not None:
-                room = self.room
-                assert room is not None and self.player is not None
-                room.submit(self.player, fast[0], fast[1])
-                return
+        m = self.membership
+        if self.state is SessionState.JOINED:
+            assert m is not None
+            player = m.player
+            if player is not None:
+                # the per-input hot path: no protobuf objects (see wire.decode_input_fast)
+                fast = wire.decode_input_fast(body)
+                if fast is not None:
+                    m.room.submit(player, fast[0], fast[1])
+                    return
         if self.held is not None:
             self.held.append(body)
             return
         msg = wire.decode_client_message(body)
         kind = msg.WhichOneof("body")
         if self.state is SessionState.JOINED:
+            assert m is not None
             if kind == "input":
-                if self.spectator:
+                if m.player is None:
                     raise RemoteProtocolError("spectators send no inputs")
                 inp = msg.input
-                room = self.room
-                assert room is not None and self.player is not None
-                room.submit(self.player, inp.seq, inp.payload)
+                m.room.submit(m.player, inp.seq, inp.payload)
             elif kind == "ping":
-                room = self.room
-                assert room is not None
-                pong = pb.ServerMessage(pong=pb.Pong(nonce=msg.ping.nonce, tick=room.last_sent()))
-                self.outbox.send_now(wire.encode_server_message(pong))
+                pong = pb.Pong(nonce=msg.ping.nonce, tick=m.room.last_sent())
+                self.outbox.send_now(wire.encode_server_message(pb.ServerMessage(pong=pong)))
             elif kind == "state_hash":
                 if len(msg.state_hash.hash) > MAX_STATE_HASH_BYTES:
                     raise RemoteProtocolError(f"state hash over {MAX_STATE_HASH_BYTES} bytes")
-                if not self.spectator and self.room is not None and self.player is not None:
-                    self.room.state_hash(self.player, msg.state_hash.tick, msg.state_hash.hash)
+                if m.player is not None and m.active:
+                    m.room.state_hash(m.player, msg.state_hash.tick, msg.state_hash.hash)
             elif kind == "ack":
                 self.acked_tick = max(self.acked_tick, msg.ack.tick)
             elif kind == "leave":
@@ -251,7 +265,7 @@ class Session:
                 self._handle(body, now)
                 if self.closed:
                     return
-        except RemoteProtocolError as exc:
+        except KickError as exc:
             self.kick(exc.reason, exc.detail)
 
     # ------------------------------------------------------------ timers
@@ -269,28 +283,27 @@ class Session:
 
     # ------------------------------------------------------------ joined
 
-    def joined(self, room: Room, player: Player | None, spectator: bool) -> None:
+    def joined(self, membership: Membership) -> None:
         """Called by the room once it has sent this session its Welcome."""
         self.state = SessionState.JOINED
-        self.room = room
-        self.player = player
-        self.spectator = spectator
+        self.membership = membership
+        player = membership.player
         log.info(
             "welcomed %s:%s player=%s room=%s%s slot=%d",
             self.transport,
             self.peer,
             self.player_id,
-            room.name,
-            " spectator" if spectator else "",
+            membership.room.name,
+            "" if player else " spectator",
             player.slot if player else 0,
         )
 
     def leave(self) -> None:
         """The client sent Leave: its membership ends at the open tick, then it is closed."""
-        room = self.room
-        if room is not None:
-            room.leave(self)
-        self._end(pb.REASON_UNSPECIFIED, "left the room", abort=False, left_room=room)
+        m = self.membership
+        if m is not None and m.active:
+            m.room.leave(m)
+        self._end(pb.REASON_UNSPECIFIED, "left the room", abort=False)
 
     # ------------------------------------------------------------ ending
 
@@ -298,18 +311,23 @@ class Session:
         """Send `Kick{reason, detail}` after what is queued, then close."""
         self._end(reason, detail, abort=False, redirect=redirect)
 
-    def evict(self, reason: int, detail: str) -> None:
-        """Cut the connection now (slow consumer): queued output is dropped."""
-        self._end(reason, detail, abort=True)
+    def evict(self, error: KickError) -> None:
+        """Cut the connection now: queued output is dropped (a slow consumer's
+        queue is the problem)."""
+        note = ""
+        if isinstance(error, SlowConsumer):
+            stats = error.statistics
+            note = f" ({stats.buffered_bytes} bytes, {stats.frames_behind} frames unsent)"
+        self._end(error.reason, error.detail, abort=True, note=note)
+
+    def fell_behind(self) -> None:
+        """The outbox is over its budget, or its catch-up lost the ticks it needs:
+        evict with a `SlowConsumer` that carries the outbox's counters."""
+        outbox = self.outbox
+        self.evict(SlowConsumer(outbox.statistics(), catching_up=outbox.catching_up))
 
     def _end(
-        self,
-        reason: int,
-        detail: str,
-        *,
-        abort: bool,
-        left_room: Room | None = None,
-        redirect: str = "",
+        self, reason: int, detail: str, *, abort: bool, redirect: str = "", note: str = ""
     ) -> None:
         if self.state is SessionState.CLOSED:
             return
@@ -317,19 +335,19 @@ class Session:
         self.end_reason = reason
         room = self.room
         if room is not None:
-            room.detach(self)
+            assert self.membership is not None
+            room.detach(self.membership)
         log.info(
-            "kicked %s:%s player=%s room=%s reason=%s detail=%s",
+            "kicked %s:%s player=%s room=%s reason=%s detail=%s%s",
             self.transport,
             self.peer,
             self.player_id or "-",
             room.name if room else "-",
             reason_name(reason),
             detail,
+            note,
         )
         self.close_detail = detail
-        if room is not None:  # else the room set it already (REPLACED)
-            self.closed_room = room
         frame = wire.kick_frame(reason, detail, redirect)
         try:
             if abort:
@@ -337,7 +355,7 @@ class Session:
             else:
                 self.outbox.close(frame)
         finally:  # even if the transport fails to close, the relay must forget us
-            self.host.session_closed(self, room or left_room)
+            self.host.session_closed(self)
 
     def connection_lost(self) -> None:
         """The transport is gone (EOF, reset, or our own close completed)."""
@@ -345,9 +363,10 @@ class Session:
             self.state = SessionState.CLOSED
             room = self.room
             if room is not None:
-                room.detach(self)
-            self.host.session_closed(self, room)
-        self.outbox.closed = True
+                assert self.membership is not None
+                room.detach(self.membership)
+            self.host.session_closed(self)
+        self.outbox.sink_lost()
         log.info(
             "closed %s:%s player=%s", self.transport, self.peer, self.player_id or "-"
         )

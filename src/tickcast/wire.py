@@ -306,11 +306,30 @@ def decode_input_fast(body: bytes) -> tuple[int, bytes] | None:
     return seq, body[pos + 2 :]
 
 
+def tick_number(frame: bytes) -> int:
+    """The number of an encoded tick frame, read from its first bytes: `Tick.number`
+    (field 1, never 0) comes first. For frames from elsewhere (a stream, a file); a
+    frame the room just built comes with its number in its `TickRecord`."""
+    pos = prefix_length(frame) + 1  # skip the length and ServerMessage.tick's tag
+    _, pos = decode_varint(frame, pos)  # the Tick's length
+    return decode_varint(frame, pos + 1)[0]  # skip Tick.number's tag
+
+
 def decode_server_frame_body(body: bytes) -> pb.ServerMessage:
     """Parse one server frame body (used by clients and tests)."""
     msg = pb.ServerMessage()
     msg.ParseFromString(body)
     return msg
+
+
+def decode_tick_frame(frame: bytes) -> pb.Tick:
+    """Parse an encoded tick frame (length prefix + ServerMessage{tick}) with the
+    generated code: for frames read back once (a restore, the tools), never for one
+    the room just built (its `TickRecord` says what is in it)."""
+    msg = decode_server_frame_body(frame[prefix_length(frame) :])
+    if not msg.HasField("tick"):
+        raise ValueError("frame is not a Tick")
+    return msg.tick
 
 
 def kick_frame(reason: int, detail: str = "", redirect: str = "") -> bytes:

@@ -16,7 +16,7 @@ from tickcast.cluster import ClusterService
 from tickcast.config import Config
 from tickcast.server import Server
 from tickcast.store.log import Cycle, MemoryTickLog
-from tickcast.store.recorder import Recorder
+from tickcast.store.recorder import MatchArchive
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,7 +45,7 @@ async def test_shutdown_releases_the_rooms_before_waiting_for_a_stalled_archive(
             host="127.0.0.1", port=0, http=False, cluster=redis_proc.url, lease_seconds=3.0,
             shutdown_timeout=10.0, server_id="n1",
         )
-        archive = Recorder(config, lambda: disk, archive=True)
+        archive = MatchArchive(config, lambda: disk)
         archive.open()
         node = ClusterService(config, archive=archive)
         server = Server(config, [node])

@@ -50,7 +50,7 @@ async def record_a_match(data_dir: Path) -> list[bytes]:
         room = server.relay.rooms.get("r")
         loop = asyncio.get_running_loop()
         end = loop.time() + 10
-        while "r" in server.relay.rooms or rec._pending:
+        while "r" in server.relay.rooms or rec.backlog:
             assert loop.time() < end
             await asyncio.sleep(0.01)
         del room

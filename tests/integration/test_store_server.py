@@ -206,7 +206,7 @@ async def test_nobody_returns_within_the_grace_and_the_match_ends(tmp_path: Path
     async with running_server([rec], reconnect_grace=0.2) as server:
         assert "r" in server.relay.rooms
         await wait_for(lambda: "r" not in server.relay.rooms)
-        await wait_for(lambda: rec.cycles_committed > 0 and rec._pending == 0)
+        await wait_for(lambda: rec.cycles_committed > 0 and rec.backlog == 0)
     lg = SQLiteTickLog(tmp_path, create=False)
     try:
         [m] = lg.matches()
@@ -368,9 +368,10 @@ async def test_late_join_of_a_ten_minute_match_after_a_restart(tmp_path: Path) -
     for n in range(1, 18_001):
         if n % 3 == 0:
             room.submit(ada, n, (b"input %d " % n).ljust(300, b"."))
-        frame = room.produce(n / 30)
-        assert frame is not None
-        room.deliver(frame)
+        record = room.produce(n / 30)
+        assert record is not None
+        frame = record.frame
+        room.deliver(record)
         batch.append((1, n, frame))
         match_bytes += len(frame)
         largest_frame = max(largest_frame, len(frame))

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 from tests.unit.test_store_log import frames_of_a_match
+from tickcast import wire
 from tickcast.cli import main
 from tickcast.cluster.state import part_start, restore, snapshot
 from tickcast.config import Config
-from tickcast.room import Room
+from tickcast.room import Room, TickRecord
 from tickcast.store.log import Cycle, MatchStart, MemoryTickLog, TickLog, tick_of_frame
-from tickcast.store.recorder import Recorder
+from tickcast.store.recorder import MatchArchive
 from tickcast.store.sqlite import SQLiteTickLog
 from tickcast.store.tools import verify_match
 
@@ -123,13 +124,19 @@ def test_the_snapshot_carries_the_match_key() -> None:
     assert restore(entries[:4], 10).match_key == ""  # no snapshot: a new match
 
 
+def sent(room: Room, frame: bytes) -> TickRecord:
+    """The record a cluster node hands its archive for a tick Redis accepted (these
+    frames carry no presence past tick 1)."""
+    return TickRecord(room, wire.tick_number(frame), frame, (), (), 0, b"", False)
+
+
 async def test_archive_mode_writes_behind_and_restores_nothing() -> None:
     lg = MemoryTickLog()
     _, frames = frames_of_a_match(10)
     # a part a crash left open: ended as interrupted at start, never restored
     lg.write_cycle(Cycle(begins=[MatchStart(1, "r", 30, 0.0)], ticks=[(1, 1, frames[0])]))
     config = Config(tick_rate=30, server_id="n1")
-    recorder = Recorder(config, lambda: lg, archive=True)
+    recorder = MatchArchive(config, lambda: lg)
     recorder.open()
     relay = SimpleNamespace(recorder=None, rooms={})
     await recorder.start(SimpleNamespace(relay=relay))  # type: ignore[arg-type]
@@ -142,9 +149,9 @@ async def test_archive_mode_writes_behind_and_restores_nothing() -> None:
         part = part_start(stream)
         recorder.begin_part(room, "key", part.first_tick, part.base_chain, part.ticks)
         assert room.archive is None  # write-behind: never a catch-up source
-        recorder.record([(room, frames[7]), (room, frames[8])], [])
+        recorder.archive([sent(room, frames[7]), sent(room, frames[8])], [])
         other = Room("s", config)
-        recorder.record([(other, frames[0])], [])  # no part begun: not archived
+        recorder.archive([sent(other, frames[0])], [])  # no part begun: not archived
         recorder.end_part(room, "drained")
         recorder.end_part(room, "drained")  # once only
 
@@ -176,7 +183,7 @@ async def test_a_failing_archive_disk_never_stops_the_rooms() -> None:
     from tickcast.cluster.node import ClusterService
 
     config = Config(tick_rate=30, cluster="redis://127.0.0.1:1/0")
-    recorder = Recorder(config, _FailingLog, archive=True)
+    recorder = MatchArchive(config, _FailingLog)
     recorder.open()
     await recorder.start(SimpleNamespace(relay=None))  # type: ignore[arg-type]
     node = ClusterService(config, archive=recorder)
@@ -184,7 +191,7 @@ async def test_a_failing_archive_disk_never_stops_the_rooms() -> None:
         _, frames = frames_of_a_match(5)
         room = Room("r", config)
         recorder.begin_part(room, "k", 1, b"", [])
-        recorder.record([(room, frames[0])], [])  # on the loop: only queued, never raises
+        recorder.archive([sent(room, frames[0])], [])  # on the loop: only queued, never raises
 
         async def failed() -> bool:
             while recorder.failed is None or recorder.backlog:
@@ -192,7 +199,7 @@ async def test_a_failing_archive_disk_never_stops_the_rooms() -> None:
             return True
 
         await asyncio.wait_for(failed(), 10)
-        recorder.record([(room, frames[1])], [room])  # after the failure: dropped quietly
+        recorder.archive([sent(room, frames[1])], [room])  # after the failure: dropped quietly
         assert recorder.backlog == 0
         metrics = {m.name: m.samples[0].value for m in node.metrics()}
         assert metrics["tickcast_cluster_archive_failed"] == 1
@@ -207,9 +214,9 @@ async def test_two_nodes_cannot_archive_into_one_data_dir(tmp_path: Path) -> Non
     from tickcast.store.log import StoreError
 
     config = Config(data_dir=str(tmp_path), cluster="redis://127.0.0.1:1/0")
-    first = Recorder(config, archive=True)
+    first = MatchArchive(config)
     first.open()
-    second = Recorder(config, archive=True)
+    second = MatchArchive(config)
     with pytest.raises(StoreError, match="its own --data-dir"):
         second.open()
     first.close()

@@ -9,9 +9,9 @@ import jwt
 import pytest
 
 from tickcast import cli
-from tickcast.auth import Authenticator, AuthFailed, load_secrets, mint, parse_ttl
+from tickcast.auth import Authenticator, load_secrets, mint, parse_ttl
 from tickcast.config import Config
-from tickcast.errors import ConfigError
+from tickcast.errors import ConfigError, TokenRejected
 from tickcast.proto import pb
 
 S1 = b"first-secret-that-is-long-enough-0123456789"
@@ -19,7 +19,7 @@ S2 = b"second-secret-that-is-long-enough-987654321"
 
 
 def refusal(auth: Authenticator, token: str, player: str = "ada", room: str = "r") -> str:
-    with pytest.raises(AuthFailed) as info:
+    with pytest.raises(TokenRejected) as info:
         auth.verify(token, player, room)
     assert info.value.reason == pb.REASON_AUTH_FAILED
     assert token == "" or token not in info.value.detail

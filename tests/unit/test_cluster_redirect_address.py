@@ -5,7 +5,6 @@ WebSocket (the client keeps its scheme and path). No Redis is contacted here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from tickcast.cluster import ClusterService
@@ -33,14 +32,14 @@ def test_each_transport_gets_its_own_address() -> None:
     service = node()
     tcp, ws = FakeSession("tcp"), FakeSession("ws")
     for s in (tcp, ws):
-        service._kick_to(s, "room moved", "10.0.0.2:7777", "10.0.0.2:8080")  # type: ignore[arg-type]
+        service.node.kick_to(s, "room moved", "10.0.0.2:7777", "10.0.0.2:8080")  # type: ignore[arg-type]
     assert tcp.kicks == [(pb.REASON_REDIRECT, "room moved", "10.0.0.2:7777")]
     assert ws.kicks == [(pb.REASON_REDIRECT, "room moved", "10.0.0.2:8080")]
 
 
 def test_a_websocket_client_is_not_sent_to_a_node_without_http() -> None:
     ws = FakeSession("ws")
-    node()._kick_to(ws, "room moved", "10.0.0.2:7777", "")  # type: ignore[arg-type]
+    node().node.kick_to(ws, "room moved", "10.0.0.2:7777", "")  # type: ignore[arg-type]
     ((reason, detail, redirect),) = ws.kicks
     assert reason == pb.REASON_SERVER_SHUTDOWN and redirect == ""
     assert "no WebSocket listener" in detail
@@ -52,7 +51,7 @@ def test_own_http_address_from_the_flag_or_the_listener() -> None:
         service = node(http_host=host)
         assert service.http_address == ""  # not started: no listener known
         http = HttpService()
-        service._server = SimpleNamespace(services=[service, http])  # type: ignore[assignment]
+        service.node.http = http  # the listener `tickcast serve` hands the node
         assert service.http_address == ""  # the listener has not started yet
         http.port = 8081
         assert service.http_address == expected

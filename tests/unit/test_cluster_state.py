@@ -10,6 +10,7 @@ from tickcast import wire
 from tickcast.cluster.mirror import MirrorRoom
 from tickcast.cluster.state import restore, restored_room, snapshot
 from tickcast.proto import pb
+from tickcast.relay import TickCycle
 from tickcast.room import Room
 from tickcast.session import HelloRequest, Session
 
@@ -25,13 +26,11 @@ class StreamRecorder:
         self.every = every
         self.entries: list[tuple[int, bytes, bytes | None]] = []
 
-    def record(self, produced: list[tuple[Room, bytes]], gone: list[Room]) -> None:
-        from tickcast.store.recorder import tick_number
-
-        for room, frame in produced:
-            number = tick_number(frame)
-            snap = snapshot(room) if (number - 1) % self.every == 0 else None
-            self.entries.append((number, frame, snap))
+    def record(self, produced: TickCycle) -> None:
+        for rec in produced.records:
+            number = rec.number
+            snap = snapshot(rec.room) if (number - 1) % self.every == 0 else None
+            self.entries.append((number, rec.frame, snap))
         self.harness.relay.deliver(produced)
 
     def kicked(self, session: Session) -> None:
@@ -105,12 +104,12 @@ def test_mirror_appends_in_order_and_blanks_skipped_ticks() -> None:
     h = Harness(history_seconds=1)
     mirror = MirrorRoom.of_stream("m", h.config, [(3, _tick_frame(3))], 0.0)
     assert mirror.first_kept() == 3
-    h.relay.rooms["m"] = mirror
+    h.relay.add_room(mirror)
     spec, welcome = h.join("s", "m", spectator=True, resume_after=2)
     assert welcome.first_tick == 3
-    mirror.append(4, _tick_frame(4))
-    mirror.append(4, _tick_frame(4))  # read twice: sent once
-    mirror.append(6, _tick_frame(6))
+    mirror.play(4, _tick_frame(4))
+    mirror.play(4, _tick_frame(4))  # read twice: sent once
+    mirror.play(6, _tick_frame(6))
     assert mirror.frame(5) is None and mirror.last_sent() == 6
     assert [t.number for t in spec.ticks()] == [3, 4, 6]
     # a spectator cannot resume from before what the stream still held

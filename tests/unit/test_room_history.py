@@ -53,10 +53,10 @@ def test_every_kept_tick_is_the_frame_that_was_sent(chain: bool) -> None:
             seq += 1
             send_input(a, seq)
         number = room.next
-        frame = room.produce(t / 10)
-        assert frame is not None
-        sent[number] = frame
-        room.deliver(frame)
+        record = room.produce(t / 10)
+        assert record is not None and record.frame
+        sent[number] = record.frame
+        room.deliver(record)
         for n in range(room.first_kept(), room.last_sent() + 1):
             assert room.frame(n) == sent[n], (t, n)
 
@@ -68,13 +68,13 @@ def test_skipped_empty_ticks_stay_skipped() -> None:
     a.data_received(hello("a"), 0.0)
     room: Room = relay.rooms["r"]
     join = room.produce(0.1)
-    assert join is not None
+    assert join is not None and join.frame
     room.deliver(join)  # produced ticks count as sent once delivered (tickcast.store)
     send_input(a, 1)
     with_input = room.produce(0.2)  # tick 2
-    assert with_input is not None
+    assert with_input is not None and with_input.frame
     room.deliver(with_input)
     empty = room.produce(0.3)  # tick 3: skipped
     assert room.last_sent() == 3
     assert empty is None and room.frame(3) is None
-    assert with_input is not None and room.frame(2) == with_input
+    assert room.frame(2) == with_input.frame

@@ -9,19 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from tickcast import wire
 from tickcast.config import Config
+from tickcast.restore import replay_ticks
 from tickcast.room import Room
 from tickcast.store.log import (
     Cycle,
     MatchEnd,
     MatchStart,
     MemoryTickLog,
+    Presence,
     TickLog,
     iter_ticks,
-    rebuild_room_state,
     tick_of_frame,
 )
-from tickcast.store.recorder import tick_number
 from tickcast.store.sqlite import SQLiteTickLog
 
 
@@ -47,26 +48,33 @@ def frames_of_a_match(n: int, tick_rate: int = 30) -> tuple[Room, list[bytes]]:
         room.submit(a, t, b"a%d" % t)
         if t == 5:
             room._drop_membership(b)
-        frame = room.produce(float(t))
-        assert frame is not None
-        room.deliver(frame)
-        frames.append(frame)
+        record = room.produce(float(t))
+        assert record is not None and record.frame
+        room.deliver(record)
+        frames.append(record.frame)
     return room, frames
 
 
 def test_tick_number_reads_the_frame_header() -> None:
     _, frames = frames_of_a_match(300)
-    assert [tick_number(f) for f in frames] == list(range(1, 301))
+    assert [wire.tick_number(f) for f in frames] == list(range(1, 301))
 
 
 def test_cycles_matches_and_chunked_reads(tick_log: TickLog) -> None:
     _, frames = frames_of_a_match(20)
     mid = tick_log.next_match_id()
+    # the presence of ticks 1 (both join) and 5 (bob leaves), as the room recorded it
+    joins = [Presence(mid, 1, joined=((1, "ada"), (2, "bob")))]
     tick_log.write_cycle(
-        Cycle(begins=[MatchStart(mid, "r", 30, time.time())], ticks=[(mid, 1, frames[0])])
+        Cycle(
+            begins=[MatchStart(mid, "r", 30, time.time())],
+            ticks=[(mid, 1, frames[0])],
+            presence=joins,
+        )
     )
     for n in range(2, 21):
-        tick_log.write_cycle(Cycle(ticks=[(mid, n, frames[n - 1])]))
+        leave = [Presence(mid, 5, left=(2,))] if n == 5 else []
+        tick_log.write_cycle(Cycle(ticks=[(mid, n, frames[n - 1])], presence=leave))
     assert tick_log.next_match_id() == mid + 1
     info = tick_log.match(mid)
     assert info is not None and info.live and info.tick_count == 20
@@ -92,7 +100,7 @@ def test_a_failed_cycle_writes_nothing(tmp_path: Path) -> None:
     tick_log.close()
 
 
-def test_rebuild_room_state_replays_presence_seqs_and_chain() -> None:
+def test_replaying_the_ticks_rebuilds_presence_seqs_and_chain() -> None:
     room, frames = frames_of_a_match(40)
     lg = MemoryTickLog()
     lg.write_cycle(
@@ -103,10 +111,10 @@ def test_rebuild_room_state_replays_presence_seqs_and_chain() -> None:
     )
     info = lg.match(1)
     assert info is not None
-    state = rebuild_room_state(info, iter_ticks(lg, 1, chunk=7), keep=10)
+    state = replay_ticks(iter_ticks(lg, 1, chunk=7), keep=10)
     assert state.last_tick == 40
     assert state.chain == room.chain == tick_of_frame(frames[-1]).chain
-    assert [p.player_id for p in state.members] == ["ada"]
+    assert [p.id for p in state.members] == ["ada"]
     assert state.players[1].last_seq == 40 and state.players[2].left_tick == 5
     assert state.history == [(n, frames[n - 1]) for n in range(31, 41)]
 

@@ -37,7 +37,6 @@ class BusyRelay:
     """A relay whose rooms always have members, in every tick phase."""
 
     ticking = True
-    recorder = None  # no tick log: the ticker times each cycle itself
 
     def __init__(self) -> None:
         self.ticked_at: list[float] = []

@@ -13,11 +13,11 @@ import os
 import sys
 import time
 
-from tickcast.cli import command, run_async
+from tickcast.cli import run_async
 from tickcast.cluster.redis_store import RedisStore
 
 
-def _setup(p: argparse.ArgumentParser) -> None:
+def drain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cluster",
         default=os.environ.get("TICKCAST_CLUSTER", ""),
@@ -52,7 +52,6 @@ async def _drain(url: str, node: str, wait: float) -> int:
         await store.close()
 
 
-@command("drain", _setup)
 def cmd_drain(args: argparse.Namespace) -> int:
     """Hand a cluster node's rooms to the other nodes, then stop it."""
     if not args.cluster:

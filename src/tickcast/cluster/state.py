@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from tickcast import wire
 from tickcast.config import Config
+from tickcast.restore import RoomState, replay_ticks
 from tickcast.room import Player, Room
-from tickcast.store.log import tick_of_frame
 
 
 def snapshot(room: Room, match_key: str = "") -> bytes:
@@ -39,18 +40,14 @@ def snapshot(room: Room, match_key: str = "") -> bytes:
 
 
 @dataclass(slots=True)
-class RestoredState:
-    """What a new owner needs to go on with a room (`Room.restored` arguments)."""
+class StreamState(RoomState):
+    """A room restored from its stream (`Room.restored` takes it), and where from."""
 
-    last_tick: int = 0
-    chain: bytes = b""
-    players: dict[int, Player] = field(default_factory=dict)  # by slot
-    history: list[tuple[int, bytes]] = field(default_factory=list)
     snapshot_tick: int = 0  # 0: no snapshot was found (a stream from its first tick)
     match_key: str = ""  # "" : none in the stream (a new match)
 
 
-def _load_snapshot(raw: bytes, state: RestoredState) -> None:
+def _load_snapshot(raw: bytes, state: StreamState) -> None:
     data = json.loads(raw)
     state.chain = bytes.fromhex(data["c"])
     state.match_key = data.get("m", "")
@@ -62,31 +59,13 @@ def _load_snapshot(raw: bytes, state: RestoredState) -> None:
         state.players[slot] = p
 
 
-def _apply_tick(state: RestoredState, number: int, frame: bytes) -> None:
-    tick = tick_of_frame(frame)
-    players = state.players
-    for m in tick.joined:
-        p = players.get(m.slot)
-        if p is None:
-            p = players[m.slot] = Player(m.player_id, m.slot)
-        p.member, p.join_tick, p.left_tick = True, number, 0
-    for slot in tick.left:
-        p = players.get(slot)
-        if p is not None:
-            p.member, p.left_tick = False, number
-    for i in tick.inputs:
-        p = players.get(i.slot)
-        if p is not None and i.seq > p.last_seq:
-            p.last_seq = i.seq
-    state.chain = tick.chain
-
-
-def restore(entries: Iterable[tuple[int, bytes, bytes | None]], keep: int) -> RestoredState:
+def restore(entries: Iterable[tuple[int, bytes, bytes | None]], keep: int) -> StreamState:
     """Rebuild a room from its stream's entries `(tick, frame, snapshot or None)`,
-    oldest first: the newest snapshot, then every tick after it; the newest
-    `keep` frames become the history ring."""
+    oldest first: the newest snapshot, then every tick after it replayed on it
+    (`restore.replay_ticks`, as a restart does); the newest `keep` frames become
+    the history ring."""
     entries = list(entries)
-    state = RestoredState()
+    state = StreamState()
     start = 0
     for i in range(len(entries) - 1, -1, -1):
         snap = entries[i][2]
@@ -95,8 +74,7 @@ def restore(entries: Iterable[tuple[int, bytes, bytes | None]], keep: int) -> Re
             state.snapshot_tick = entries[i][0]
             start = i + 1
             break
-    for number, frame, _ in entries[start:]:
-        _apply_tick(state, number, frame)
+    replay_ticks(((n, f) for n, f, _ in entries[start:]), keep, state)
     if entries:
         state.last_tick = entries[-1][0]
     state.history = [(n, f) for n, f, _ in entries[-keep:]]
@@ -105,7 +83,7 @@ def restore(entries: Iterable[tuple[int, bytes, bytes | None]], keep: int) -> Re
 
 @dataclass(frozen=True, slots=True)
 class PartStart:
-    """Where a node's archived part of a match begins (`Recorder.begin_part`)."""
+    """Where a node's archived part of a match begins (`MatchArchive.begin_part`)."""
 
     first_tick: int
     base_chain: bytes  # the chain of tick first_tick - 1 (b"" before tick 1)
@@ -121,17 +99,10 @@ def part_start(entries: list[tuple[int, bytes, bytes | None]]) -> PartStart:
     if entries[0][0] == 1:
         return PartStart(1, b"", [(n, f) for n, f, _ in entries])
     base = entries[0]
-    return PartStart(base[0] + 1, tick_of_frame(base[1]).chain, [(n, f) for n, f, _ in entries[1:]])
+    chain = wire.decode_tick_frame(base[1]).chain
+    return PartStart(base[0] + 1, chain, [(n, f) for n, f, _ in entries[1:]])
 
 
-def restored_room(name: str, config: Config, state: RestoredState, now: float) -> Room:
+def restored_room(name: str, config: Config, state: RoomState, now: float) -> Room:
     """A `Room` that goes on after `state.last_tick` (members wait for their grace)."""
-    return Room.restored(
-        name,
-        config,
-        last_tick=state.last_tick,
-        chain=state.chain,
-        players=list(state.players.values()),
-        history=state.history,
-        now=now,
-    )
+    return Room.restored(name, config, state, now)

@@ -1,7 +1,10 @@
 """WebSocket transport at `/ws`: one binary message = one protocol message.
 
 aiohttp does the upgrade and the reading side (frame parsing, the size limit,
-pings, the close handshake). The writing side does not go through aiohttp:
+pings, the close handshake); `transports.base.Connection` does what every
+transport shares (admission, socket options, the handshake timer, catch-up
+pumping, the end). Each message goes straight to `Session.message_received`.
+The writing side does not go through aiohttp:
 its `send_bytes` is a coroutine, and the room's fan-out must never await. So
 `WsConnection` is the outbox's sink: it builds the (unmasked, binary, final)
 server-to-client frame header itself and writes header and body to the
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import struct
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,10 +29,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from tickcast import wire
 from tickcast.http import appkeys as keys
-from tickcast.outbox import CATCHUP_CHUNK_BYTES
 from tickcast.proto import pb
 from tickcast.session import Session, SessionState
-from tickcast.transports.tcp import format_peer
+from tickcast.transports.base import Connection, format_peer
 
 if TYPE_CHECKING:
     from tickcast.server import Server
@@ -95,104 +96,79 @@ def close_code_for(reason: int) -> int:
     return int(CLOSE_CODES.get(reason, WSCloseCode.INTERNAL_ERROR))
 
 
-class WsConnection:
-    """One WebSocket client: the outbox's sink, and the server's handle on it."""
+class WsConnection(Connection):
+    """One WebSocket client: the outbox's sink, and the server's handle on it.
 
-    def __init__(
-        self, server: Server, ws: web.WebSocketResponse, transport: Any, writer: Any
-    ) -> None:
-        self.server = server
-        self.ws_writer = writer  # aiohttp's payload writer: its drain() waits for resume_writing
-        self.loop = server.loop
-        self.ws = ws
-        # uvloop's transports are not asyncio.Transport subclasses, only alike
-        self.transport = cast(asyncio.Transport, transport)
-        self.get_write_buffer_size = self.transport.get_write_buffer_size  # type: ignore[method-assign]
-        self.session: Session | None = None
+    Made before the upgrade (admission counts it first, `admit`); `attach` gives
+    it the upgraded connection, `run` serves it until it ends."""
+
+    kind = "ws"
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(server)
+        self.ws: web.WebSocketResponse | None = None
+        self.ws_writer: Any = None  # aiohttp's payload writer: drain() waits for resume_writing
+        self.transport: asyncio.Transport | None = None
         self.close_code: int | None = None  # overrides the reason's code (text message)
-        self._last_written = b""
         self.close_started = False
         self._close_task: asyncio.Task[bool] | None = None
         self._pump_task: asyncio.Task[None] | None = None
 
+    def attach(self, ws: web.WebSocketResponse, transport: Any, writer: Any) -> None:
+        """The upgrade is done: write to `transport` from now on."""
+        self.ws = ws
+        self.ws_writer = writer
+        # uvloop's transports are not asyncio.Transport subclasses, only alike
+        self.transport = cast(asyncio.Transport, transport)
+        self.get_write_buffer_size = self.transport.get_write_buffer_size  # type: ignore[method-assign]
+
     # ------------------------------------------------------------ Sink
 
     def write(self, data: bytes) -> None:
-        self._last_written = data
+        assert self.transport is not None
         self.transport.write(encode_frame(data))
 
-    def get_write_buffer_size(self) -> int:  # replaced by the transport's in __init__
+    def get_write_buffer_size(self) -> int:  # replaced by the transport's in attach
         return 0
 
     def close(self) -> None:
-        """The session ended after writing its Kick: send the fitting close frame."""
-        if self.close_started or self.ws.closed:
+        """The session ended after writing its Kick: send the close frame that goes
+        with the reason the session ended with (`Session.end_reason`)."""
+        ws = self.ws
+        if ws is None or self.close_started or ws.closed:
             return
         self.close_started = True
         code = self.close_code
         if code is None:
-            code = close_code_for(self._kick_reason())
-        self._close_task = self.loop.create_task(self.ws.close(code=code))
+            session = self.session
+            code = close_code_for(session.end_reason if session is not None else -1)
+        self._close_task = self.loop.create_task(ws.close(code=code))
 
     def abort(self) -> None:
-        self.transport.abort()
-
-    def _kick_reason(self) -> int:
-        last = self._last_written
-        if not last:
-            return pb.REASON_UNSPECIFIED
-        try:
-            msg = wire.decode_server_frame_body(last[wire.prefix_length(last) :])
-        except Exception:  # noqa: BLE001 - any undecodable last frame: no reason known
-            return -1
-        return int(msg.kick.reason) if msg.HasField("kick") else -1
+        if self.transport is not None:
+            self.transport.abort()
 
     # ------------------------------------------------------------ reading
 
-    def _tune_socket(self) -> None:
-        """As TCP does: no Nagle delay, and a fixed kernel send buffer so that a
-        stalled reader fills our counted buffer (SLOW_CONSUMER) instead of
-        hiding megabytes in the kernel."""
-        sock = self.transport.get_extra_info("socket")
-        if sock is None:
-            return
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            size = self.server.config.send_buffer_bytes
-            if size:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
-        except OSError:  # not every socket family has these options
-            pass
-
     async def run(self, peer: str) -> None:
         """Open the session and feed it every message until the connection ends."""
-        server = self.server
-        self._tune_socket()
-        server.connection_opened(self)
-        # catch-up pumping needs to hear when the transport drains, as TCP does
-        self.transport.set_write_buffer_limits(high=CATCHUP_CHUNK_BYTES)
-        self.session = session = server.relay.open_session(self, self.loop.time(), peer, "ws")
-        timer = None
-        if session.state is SessionState.AWAITING_HELLO:
-            timer = self.loop.call_at(session.handshake_deadline, self._handshake_timer)
+        assert self.transport is not None
+        self.tune(self.transport)
+        session = self.open_session(peer)
         try:
             await self._read(session)
         finally:
-            if timer is not None:
-                timer.cancel()
-            session.connection_lost()
-            server.connection_closed(self)
-
-    def _handshake_timer(self) -> None:
-        if self.session is not None:
-            self.session.handle_timer(self.loop.time())
+            self.finish()
 
     async def _read(self, session: Session) -> None:
         ws = self.ws
+        assert ws is not None
         while session.state is not SessionState.CLOSED:
             msg = await ws.receive()
             if msg.type is WSMsgType.BINARY:
                 session.message_received(msg.data, self.loop.time())
+                if self._handshake is not None and session.state is not SessionState.AWAITING_HELLO:
+                    self.handshake_over()
                 if session.outbox.catching_up and self._pump_task is None:
                     self._pump_task = self.loop.create_task(self._pump_catchup(session))
             elif msg.type is WSMsgType.TEXT:
@@ -218,11 +194,7 @@ class WsConnection:
         try:
             while session.state is SessionState.JOINED and outbox.catching_up:
                 await writer.drain()
-                if not outbox.pump():
-                    session.evict(
-                        pb.REASON_SLOW_CONSUMER, "fell behind the kept history while catching up"
-                    )
-                    return
+                self.pump()
                 await asyncio.sleep(0)  # let reads and ticks run between chunks
         except (ConnectionError, asyncio.CancelledError):
             return
@@ -277,14 +249,14 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="origin not allowed\n")
     # --max-connections and --max-connections-per-host count WebSocket connections
     # too, before a session exists: a refusal is TCP's Kick, then a close frame
-    host = request.remote or ""
-    refusal = server.admission.admit(host)
+    conn = WsConnection(server)
+    refusal = conn.admit(request.remote or "")
     if refusal is not None:
         return await refuse(request, refusal)
     try:
-        return await serve_websocket(request, server)
+        return await serve_websocket(request, conn)
     finally:
-        server.admission.release(host)
+        conn.finish()
 
 
 async def refuse(request: web.Request, kick: bytes) -> web.WebSocketResponse:
@@ -296,7 +268,8 @@ async def refuse(request: web.Request, kick: bytes) -> web.WebSocketResponse:
     return ws
 
 
-async def serve_websocket(request: web.Request, server: Server) -> web.StreamResponse:
+async def serve_websocket(request: web.Request, conn: WsConnection) -> web.StreamResponse:
+    server = conn.server
     ws = WsResponse(
         # aiohttp refuses a message of max_msg_size bytes or more; TCP takes a frame
         # of exactly max_frame bytes, and so must we
@@ -310,9 +283,7 @@ async def serve_websocket(request: web.Request, server: Server) -> web.StreamRes
     transport = request.transport
     if transport is None:  # the client went away during the upgrade
         return ws
-    conn = WsConnection(server, ws, transport, request.writer)
+    conn.attach(ws, transport, request.writer)
     ws.connection = conn
-    peer = format_peer(transport.get_extra_info("peername"))
-    log.info("accepted ws:%s", peer)
-    await conn.run(peer)
+    await conn.run(format_peer(transport.get_extra_info("peername")))
     return ws

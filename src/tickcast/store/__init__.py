@@ -10,12 +10,13 @@ from tickcast.store.log import (
     StoreError,
     TickLog,
 )
-from tickcast.store.recorder import Recorder, open_recorder
+from tickcast.store.recorder import MatchArchive, Recorder, open_archive, open_recorder
 from tickcast.store.sqlite import SQLiteTickLog
 
 __all__ = [
     "Cycle",
     "MatchEnd",
+    "MatchArchive",
     "MatchInfo",
     "MatchStart",
     "MemoryTickLog",
@@ -23,5 +24,6 @@ __all__ = [
     "SQLiteTickLog",
     "StoreError",
     "TickLog",
+    "open_archive",
     "open_recorder",
 ]

@@ -1,8 +1,10 @@
-"""The recording commands: `tickcast matches`, `replay`, `export`, `verify`.
+"""The recording commands: `tickcast matches`, `replay`, `export`, `verify`, `migrate`.
 
 Each reads the tick log in `--data-dir` (default: $TICKCAST_DATA_DIR, else
-./tickcast-data). They may run while a server records into the same log
-(WAL: readers do not block the writer).
+./tickcast-data), in either format (the segment log in D/ticks/, else the
+SQLite log D/ticks.sqlite3). They may run while a server records into the same
+log (both formats let readers read beside the writer). `migrate` converts a
+SQLite log into a segment log (store/migrate.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from tickcast.cli import command, run_async, setup_logging
+from tickcast.cli import run_async, setup_logging
 from tickcast.config import Config
 from tickcast.errors import ConfigError
-from tickcast.store.log import MatchInfo, StoreError
-from tickcast.store.sqlite import SQLiteTickLog
+from tickcast.store.log import MatchInfo, StoreError, TickLog
+from tickcast.store.migrate import migrate_sqlite, open_for_reading
 from tickcast.store.tools import export_ndjson, verify_match
 
 
@@ -31,24 +33,24 @@ def _data_dir_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _match_flags(p: argparse.ArgumentParser) -> None:
+def match_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("match", type=int, metavar="MATCH", help="match id (see `tickcast matches`)")
     _data_dir_flag(p)
 
 
-def _open(args: argparse.Namespace) -> SQLiteTickLog:
-    return SQLiteTickLog(args.data_dir, create=False)
+def _open(args: argparse.Namespace) -> TickLog:
+    return open_for_reading(args.data_dir)
 
 
-def _find(log: SQLiteTickLog, match_id: int) -> MatchInfo:
+def _find(log: TickLog, match_id: int) -> MatchInfo:
     match = log.match(match_id)
     if match is None:
-        raise StoreError(f"no match {match_id} in {log.path}")
+        raise StoreError(f"no match {match_id} in {getattr(log, 'path', 'the tick log')}")
     return match
 
 
 @contextlib.contextmanager
-def _match_log(args: argparse.Namespace) -> Iterator[SQLiteTickLog]:
+def _match_log(args: argparse.Namespace) -> Iterator[TickLog]:
     """The log, open, holding `args.match` (StoreError if not); closed afterwards."""
     log = _open(args)
     try:
@@ -72,12 +74,11 @@ def _when(t: float | None) -> str:
 # ---------------------------------------------------------------- matches
 
 
-def _matches_flags(p: argparse.ArgumentParser) -> None:
+def matches_args(p: argparse.ArgumentParser) -> None:
     _data_dir_flag(p)
     p.add_argument("--json", action="store_true", help="one JSON array instead of a table")
 
 
-@command("matches", _matches_flags)
 def cmd_matches(args: argparse.Namespace) -> int:
     """List the recorded matches."""
     try:
@@ -129,13 +130,12 @@ def cmd_matches(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- export / verify
 
 
-def _export_flags(p: argparse.ArgumentParser) -> None:
-    _match_flags(p)
+def export_args(p: argparse.ArgumentParser) -> None:
+    match_args(p)
     p.add_argument("--format", choices=["ndjson"], default="ndjson", help="output format")
     p.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
 
 
-@command("export", _export_flags)
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a match's ticks, one JSON object per line (payloads base64, chain hex)."""
     try:
@@ -152,7 +152,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("verify", _match_flags)
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check a match's chain end to end; report the first bad tick (exit 1) if any."""
     try:
@@ -182,14 +181,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- replay
 
 
-def _replay_flags(p: argparse.ArgumentParser) -> None:
-    _match_flags(p)
+def replay_args(p: argparse.ArgumentParser) -> None:
+    match_args(p)
     p.add_argument("--speed", type=float, default=1.0, help="playback speed (2 = twice as fast)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=7777, help="TCP port (0 picks a free one)")
 
 
-@command("replay", _replay_flags)
 def cmd_replay(args: argparse.Namespace) -> int:
     """Serve a recorded match as a live, watch-only room (join it as a spectator)."""
     if args.speed <= 0:
@@ -210,7 +208,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         log.close()
 
 
-async def _replay(config: Config, log: SQLiteTickLog, match: MatchInfo, speed: float) -> int:
+async def _replay(config: Config, log: TickLog, match: MatchInfo, speed: float) -> int:
     import asyncio
     import signal
 
@@ -238,4 +236,25 @@ async def _replay(config: Config, log: SQLiteTickLog, match: MatchInfo, speed: f
     server.close()
     await server.wait_closed()
     finished.cancel()
+    return 0
+
+
+# ---------------------------------------------------------------- migrate
+
+
+def migrate_args(p: argparse.ArgumentParser) -> None:
+    _data_dir_flag(p)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Convert the data dir's SQLite tick log (ticks.sqlite3) into the segment log."""
+    try:
+        done = migrate_sqlite(args.data_dir, progress=lambda line: print(line, flush=True))
+    except StoreError as exc:
+        return _fail(exc)
+    print(
+        f"converted {done.matches} matches ({done.ticks} ticks, {done.bytes} bytes of frames) "
+        f"into {args.data_dir}/ticks/; the old log is kept as {done.kept_as} (delete it "
+        "once the new log has served you)"
+    )
     return 0

@@ -14,17 +14,12 @@ calls writes on its writer thread and short chunked reads on the loop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from tickcast import wire
-from tickcast.errors import TickcastError
-from tickcast.proto import pb
-
-
-class StoreError(TickcastError):
-    """The tick log cannot be used (bad data dir, corrupt database, full disk)."""
+from tickcast.errors import StoreError as StoreError  # re-exported: it lives with the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +57,30 @@ class Kick:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Who joined and left a match's room in one tick, as the room knew when it built
+    the tick (`joined`: (slot, player_id) pairs; `left`: slots; from its `TickRecord`).
+    A log takes it from the caller and never parses frames for it."""
+
+    match_id: int
+    tick: int
+    joined: tuple[tuple[int, str], ...] = ()
+    left: tuple[int, ...] = ()
+
+
 @dataclass(slots=True)
 class Cycle:
-    """Everything one tick cycle adds to the log: written as one transaction."""
+    """Everything one tick cycle adds to the log: written as one transaction.
+
+    `presence` holds the ticks' joins and leaves as the rooms recorded them, so a
+    log never parses a frame to find them."""
 
     begins: list[MatchStart] = field(default_factory=list)
     ticks: list[tuple[int, int, bytes]] = field(default_factory=list)  # (match, number, frame)
     kicks: list[Kick] = field(default_factory=list)
     ends: list[MatchEnd] = field(default_factory=list)
+    presence: list[Presence] = field(default_factory=list)
 
     def extend(self, other: Cycle) -> None:
         """Merge a later cycle into this one (group commit keeps the order)."""
@@ -77,6 +88,7 @@ class Cycle:
         self.ticks.extend(other.ticks)
         self.kicks.extend(other.kicks)
         self.ends.extend(other.ends)
+        self.presence.extend(other.presence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,33 +118,6 @@ class MatchInfo:
     def live(self) -> bool:
         """Not ended: a running match, or one to restore after a crash."""
         return self.ended_at is None
-
-
-@dataclass(slots=True)
-class PlayerState:
-    """A player of a match, rebuilt from its ticks."""
-
-    player_id: str
-    slot: int
-    last_seq: int = 0
-    member: bool = False
-    join_tick: int = 0
-    left_tick: int = 0
-
-
-@dataclass(slots=True)
-class RoomState:
-    """What a room needs to go on after a restart (see `rebuild_room_state`)."""
-
-    match: MatchInfo
-    last_tick: int = 0
-    chain: bytes = b""
-    players: dict[int, PlayerState] = field(default_factory=dict)  # by slot
-    history: list[tuple[int, bytes]] = field(default_factory=list)  # the newest ticks
-
-    @property
-    def members(self) -> list[PlayerState]:
-        return [p for p in self.players.values() if p.member]
 
 
 class TickLog(Protocol):
@@ -185,48 +170,8 @@ def iter_ticks(
         n = rows[-1][0] + 1
 
 
-def tick_of_frame(frame: bytes) -> pb.Tick:
-    """Parse a stored tick frame (length prefix + ServerMessage{tick})."""
-    msg = wire.decode_server_frame_body(frame[wire.prefix_length(frame) :])
-    if not msg.HasField("tick"):
-        raise ValueError("frame is not a Tick")
-    return msg.tick
-
-
-def rebuild_room_state(
-    match: MatchInfo, ticks: Iterable[tuple[int, bytes]], keep: int
-) -> RoomState:
-    """Replay a match's ticks: slots, membership, last seq of each player, the chain,
-    and the newest `keep` frames (for the ring). Streams: memory is O(keep + players)."""
-    state = RoomState(match)
-    players = state.players
-    history = state.history
-    for number, frame in ticks:
-        tick = tick_of_frame(frame)
-        for m in tick.joined:
-            p = players.get(m.slot)
-            if p is None:
-                p = players[m.slot] = PlayerState(m.player_id, m.slot)
-            p.member = True
-            p.join_tick = number
-            p.left_tick = 0
-        for slot in tick.left:
-            p = players.get(slot)
-            if p is not None:
-                p.member = False
-                p.left_tick = number
-        for i in tick.inputs:
-            p = players.get(i.slot)
-            if p is not None and i.seq > p.last_seq:
-                p.last_seq = i.seq
-        state.last_tick = number
-        state.chain = tick.chain
-        history.append((number, frame))
-        if len(history) > 2 * keep:
-            del history[: len(history) - keep]
-    if len(history) > keep:
-        del history[: len(history) - keep]
-    return state
+tick_of_frame = wire.decode_tick_frame
+"""Parse a stored tick frame (length prefix + ServerMessage{tick})."""
 
 
 @dataclass(slots=True)
@@ -257,11 +202,12 @@ class MemoryTickLog:
             for b in cycle.begins:
                 self._matches[b.id] = _MemoryMatch(b)
             for match_id, number, frame in cycle.ticks:
-                m = self._matches[match_id]
-                m.ticks[number] = frame
-                for member in tick_of_frame(frame).joined:
-                    if member.player_id not in m.players:
-                        m.players.append(member.player_id)
+                self._matches[match_id].ticks[number] = frame
+            for presence in cycle.presence:
+                m = self._matches[presence.match_id]
+                for _, player_id in presence.joined:
+                    if player_id not in m.players:
+                        m.players.append(player_id)
             self._kicks.extend(cycle.kicks)
             for e in cycle.ends:
                 ended = self._matches.get(e.id)

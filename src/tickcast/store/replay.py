@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from tickcast.config import Config
+from tickcast.errors import JoinRefused
 from tickcast.proto import pb
-from tickcast.room import JoinRefused, Room
+from tickcast.restore import RoomState
+from tickcast.room import FedRoom
 from tickcast.store.log import MatchInfo, TickLog, iter_ticks
 from tickcast.store.recorder import LogArchive
 
@@ -29,25 +31,15 @@ log = logging.getLogger("tickcast.replay")
 START_POLL = 0.05
 
 
-class ReplayRoom(Room):
-    """A room fed from a recorded match; spectators only."""
+class ReplayRoom(FedRoom):
+    """A room fed from a recorded match (`play`, at the recorded pace); spectators only."""
 
     def join(self, session: Session, hello: HelloRequest, now: float) -> None:
         if not hello.spectator:
             raise JoinRefused(
-                pb.REASON_ROOM_CLOSED, "this room is a replay: join it as a spectator"
+                "this room is a replay: join it as a spectator", pb.REASON_ROOM_CLOSED
             )
         super().join(session, hello, now)
-
-    def play(self, number: int, frame: bytes) -> None:
-        """Send recorded tick `number` as if the sequencer had just produced it."""
-        ring = self._ring
-        for skipped in range(self.next, number):  # ticks not recorded (skipped empty ones)
-            ring[skipped % len(ring)] = None
-        ring[number % len(ring)] = frame
-        self.next = number + 1
-        self.sent = number
-        self.deliver(frame)
 
 
 class ReplayService:
@@ -70,14 +62,14 @@ class ReplayService:
         first = self.match.first_tick
         room = ReplayRoom(self.match.room, cfg)
         if self.match.is_part:  # a cluster node's part: it goes on after tick first - 1
+            state = RoomState(last_tick=first - 1, chain=self.match.base_chain)
             part = ReplayRoom.restored(
-                self.match.room, cfg, last_tick=first - 1, chain=self.match.base_chain,
-                players=[], history=[], now=asyncio.get_running_loop().time(),
+                self.match.room, cfg, state, asyncio.get_running_loop().time()
             )
             assert isinstance(part, ReplayRoom)
             room = part
         room.archive = LogArchive(self.log, self.match.id, first)
-        server.relay.adopt(room)
+        server.relay.add_room(room)
         self.room = room
         self._task = asyncio.get_running_loop().create_task(self._play(room))
 

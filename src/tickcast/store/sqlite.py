@@ -19,12 +19,20 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from tickcast.store.datadir import DataDirLock
+from tickcast.store.errors import (
+    FULL_ERRNOS,
+    DamagedLog,
+    DiskFull,
+    LogIOError,
+    disk_full_message,
+)
 from tickcast.store.log import (
     Cycle,
     Kick,
     MatchInfo,
+    Presence,
     StoreError,
-    tick_of_frame,
 )
 
 DB_NAME = "ticks.sqlite3"
@@ -89,6 +97,24 @@ def _writable(directory: Path) -> bool:
     return os.access(directory, os.W_OK | os.X_OK)
 
 
+def sqlite_store_error(
+    exc: BaseException, what: str, path: os.PathLike[str] | str
+) -> StoreError | None:
+    """The StoreError an sqlite3 error stands for when it is the disk's doing (full, or
+    failing), so that neither is ever reported as a damaged log; None otherwise."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if not isinstance(exc, sqlite3.Error) or not isinstance(name, str):
+        return None
+    if name == "SQLITE_FULL":
+        return DiskFull(disk_full_message(path, what))
+    if name.startswith("SQLITE_IOERR"):
+        return LogIOError(
+            f"{what} {path} failed with an I/O error ({exc}): the disk or its file system "
+            "is failing (check the kernel log); the tick log itself is not known to be damaged"
+        )
+    return None
+
+
 def db_path(data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / DB_NAME
 
@@ -104,23 +130,41 @@ class SQLiteTickLog:
         create: bool = True,
         check: bool = False,
         background_checkpoints: bool = False,
+        lock: bool = True,
     ) -> None:
+        """`create` opens for writing: it creates the data dir and the log if needed
+        and (`lock`) takes the data dir's lock, so that a second server on the same
+        dir is refused (`DataDirLocked`, naming the holder's pid) instead of
+        interleaving its matches with ours. Readers (`create=False`) take no lock."""
         self.path = db_path(data_dir)
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
         self._checkpoint_due = threading.Event()
         self._commits = 0
+        self._dir_lock = DataDirLock(data_dir)
         if not create and not self.path.exists():
             raise StoreError(f"no tick log at {self.path}")
         if create:
             self._prepare_dir(Path(data_dir))
+            if lock:
+                self._dir_lock.acquire()
+        try:
+            self._open(durability, create, check, background_checkpoints)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    def _open(
+        self, durability: str, create: bool, check: bool, background_checkpoints: bool
+    ) -> None:
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             self.db = sqlite3.connect(
                 self.path, isolation_level=None, timeout=30.0, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the tick log {self.path}: {exc}") from None
+            known = sqlite_store_error(exc, "opening", self.path)
+            raise known or StoreError(f"cannot open the tick log {self.path}: {exc}") from None
         try:
             if existed and check:
                 self._quick_check()
@@ -144,7 +188,12 @@ class SQLiteTickLog:
                     f"the tick log {self.path} is not writable ({exc}): fix the permissions "
                     "of the file and its directory, or choose another --data-dir"
                 ) from None
-            raise StoreError(
+            known = sqlite_store_error(exc, "opening", self.path)
+            if known is not None:
+                raise known from None
+            if not existed:  # a file that never had content cannot be damaged
+                raise StoreError(f"cannot create the tick log {self.path}: {exc}") from None
+            raise DamagedLog(
                 f"the tick log {self.path} is damaged ({exc}): " + FIX_HINT.format(path=self.path)
             ) from None
 
@@ -159,6 +208,8 @@ class SQLiteTickLog:
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if exc.errno in FULL_ERRNOS:
+                raise DiskFull(disk_full_message(data_dir, "creating the data dir")) from None
             raise StoreError(f"cannot create the data dir {data_dir}: {exc.strerror}") from None
         if not _writable(data_dir):
             raise StoreError(
@@ -200,7 +251,8 @@ class SQLiteTickLog:
                 )
             if cycle.ticks:
                 self._insert_ticks(cycle.ticks)
-                self._presence(cycle.ticks)
+            if cycle.presence:
+                self._presence(cycle.presence)
             if cycle.kicks:
                 db.executemany(
                     "INSERT INTO kicks VALUES (?, ?, ?, ?, ?)",
@@ -214,9 +266,12 @@ class SQLiteTickLog:
                     (e.ended_at, e.reason, e.id, e.id),
                 )
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            known = sqlite_store_error(exc, "writing", self.path)
+            if known is not None:
+                raise known from exc
             raise
         self._commits += 1
         if self._checkpointer is not None and self._commits % CHECKPOINT_EVERY == 0:
@@ -235,29 +290,20 @@ class SQLiteTickLog:
                     _INSERT_TICKS[len(chunk)] = sql
             self.db.execute(sql, [v for row in chunk for v in row])
 
-    def _presence(self, ticks: list[tuple[int, int, bytes]]) -> None:
-        """Presence rows, from the frames themselves (off the loop, on the writer thread).
-
-        A tick with presence has a `joined` (tag 0x1a) or `left` (0x22) field after its
-        inputs: a cheap byte test keeps the parse off the common, presence-free tick."""
+    def _presence(self, changes: list[Presence]) -> None:
+        """Presence rows, as the rooms recorded them (never parsed from the frames)."""
         rows: list[tuple[int, int, int, str, str]] = []
-        for match_id, number, frame in ticks:
-            if b"\x1a" not in frame and b"\x22" not in frame:
-                continue
-            tick = tick_of_frame(frame)
-            for m in tick.joined:
-                rows.append((match_id, number, m.slot, m.player_id, "join"))
-            for slot in tick.left:
-                rows.append((match_id, number, slot, "", "leave"))
-        if rows:
-            self.db.executemany("INSERT INTO presence VALUES (?, ?, ?, ?, ?)", rows)
-            for match_id in {r[0] for r in rows if r[4] == "join"}:
-                self.db.execute(
-                    "UPDATE matches SET players = (SELECT group_concat(player_id, ',') FROM "
-                    "(SELECT player_id FROM presence WHERE match_id = ? AND event = 'join' "
-                    "GROUP BY player_id ORDER BY MIN(rowid))) WHERE id = ?",
-                    (match_id, match_id),
-                )
+        for p in changes:
+            rows.extend((p.match_id, p.tick, slot, pid, "join") for slot, pid in p.joined)
+            rows.extend((p.match_id, p.tick, slot, "", "leave") for slot in p.left)
+        self.db.executemany("INSERT INTO presence VALUES (?, ?, ?, ?, ?)", rows)
+        for match_id in {r[0] for r in rows if r[4] == "join"}:
+            self.db.execute(
+                "UPDATE matches SET players = (SELECT group_concat(player_id, ',') FROM "
+                "(SELECT player_id FROM presence WHERE match_id = ? AND event = 'join' "
+                "GROUP BY player_id ORDER BY MIN(rowid))) WHERE id = ?",
+                (match_id, match_id),
+            )
 
     # ------------------------------------------------------------ reads
 
@@ -387,3 +433,4 @@ class SQLiteTickLog:
         if self._checkpointer is not None:
             self._checkpointer.join()
         self.db.close()
+        self._dir_lock.release()

@@ -1,10 +1,11 @@
 """TCP transport: an asyncio Protocol that feeds bytes into a Session.
 
-Thin by design: all protocol rules live in the sans-I/O session and room.
-The transport itself is the outbox's sink (one C-level `write` per frame, no
-awaits), sets TCP_NODELAY and a fixed kernel send buffer (so a stalled reader
-fills our counted buffer quickly instead of hiding megabytes in the kernel),
-and turns "the sink drained" into catch-up pumping.
+Thin by design: all protocol rules live in the sans-I/O session and room, and
+what every transport shares (admission, socket options, the handshake timer,
+catch-up pumping, the end) in `transports.base.Connection`. What is TCP's own:
+the transport itself is the outbox's sink (one C-level `write` per frame, no
+awaits), bytes go to `Session.data_received` (a byte stream, framed), "the
+sink drained" is `resume_writing`, and a close lingers until the peer's FIN.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from tickcast.outbox import CATCHUP_CHUNK_BYTES
-from tickcast.proto import pb
-from tickcast.session import Session, SessionState
+from tickcast.errors import UsageError
+from tickcast.session import SessionState
+from tickcast.transports.base import Connection, format_peer
 
 if TYPE_CHECKING:
     from tickcast.server import Server
@@ -30,30 +31,23 @@ ACCEPT_BATCH = 256
 
 _ACCEPT_RETRY_LATER = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
-
-def format_peer(addr: object) -> str:
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(addr)
+__all__ = ["ACCEPT_BATCH", "TcpConnection", "TcpListener", "format_peer"]
 
 
-class TcpConnection(asyncio.Protocol):
+class TcpConnection(Connection, asyncio.Protocol):
     """One TCP client connection."""
 
+    kind = "tcp"
+
     def __init__(self, server: Server) -> None:
-        self.server = server
-        self.loop = server.loop
+        super().__init__(server)
         self.transport: asyncio.Transport | None = None
-        self.session: Session | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
-        self._admitted: str | None = None  # source address counted by server.admission
 
     # ------------------------------------------------------------ Sink
 
     def write(self, data: bytes) -> None:  # replaced by transport.write in connection_made
-        raise RuntimeError("not connected")
+        raise UsageError("not connected")
 
     def get_write_buffer_size(self) -> int:  # replaced likewise
         return 0
@@ -92,69 +86,35 @@ class TcpConnection(asyncio.Protocol):
         self.transport = transport
         peername = transport.get_extra_info("peername")
         host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
-        refusal = self.server.admission.admit(host)
+        refusal = self.admit(host)
         if refusal is not None:  # over a connection limit: refused before any allocation
             transport.write(refusal)
             transport.close()
             return
-        self._admitted = host
         self.write = transport.write  # type: ignore[method-assign]
         self.get_write_buffer_size = transport.get_write_buffer_size  # type: ignore[method-assign]
-        sock = transport.get_extra_info("socket")
-        cfg = self.server.config
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if cfg.send_buffer_bytes:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.send_buffer_bytes)
-            except OSError:  # not every socket family has these options
-                pass
-        # resume_writing() fires once the buffer drains below a quarter of this
-        transport.set_write_buffer_limits(high=CATCHUP_CHUNK_BYTES)
-        peer = format_peer(peername)
-        log.info("accepted tcp:%s", peer)
-        now = self.loop.time()
-        self.server.connection_opened(self)
-        self.session = session = self.server.relay.open_session(self, now, peer, "tcp")
-        if session.state is SessionState.AWAITING_HELLO:
-            self._timer = self.loop.call_at(session.handshake_deadline, self._handshake_timer)
-
-    def _handshake_timer(self) -> None:
-        self._timer = None
-        if self.session is not None:
-            self.session.handle_timer(self.loop.time())
+        self.tune(transport)
+        self.open_session(format_peer(peername))
 
     def data_received(self, data: bytes) -> None:
         session = self.session
         if session is None:
             return  # a refused connection: its bytes are ignored until it closes
         session.data_received(data, self.loop.time())
-        if self._timer is not None and session.state is not SessionState.AWAITING_HELLO:
-            self._timer.cancel()
-            self._timer = None
+        if self._handshake is not None and session.state is not SessionState.AWAITING_HELLO:
+            self.handshake_over()
 
     def eof_received(self) -> bool:
         return False  # close our side too
 
     def resume_writing(self) -> None:
-        session = self.session
-        if session is not None and session.state is SessionState.JOINED:
-            if not session.outbox.pump():
-                session.evict(
-                    pb.REASON_SLOW_CONSUMER, "fell behind the kept history while catching up"
-                )
+        self.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._timer, self._abort_timer):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._abort_timer = None
-        if self.session is not None:
-            self.session.connection_lost()
-        if self._admitted is not None:
-            self.server.admission.release(self._admitted)
-            self._admitted = None
-        self.server.connection_closed(self)
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        self.finish()
 
 
 class TcpListener:
