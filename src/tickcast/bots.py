@@ -588,6 +588,7 @@ def merge_summaries(opts: BotOptions, parts: list[Any]) -> Summary:
 
 def summary_table(s: Summary) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title="tickcast bots: summary", show_header=True)
     t.add_column("metric")
@@ -613,7 +614,7 @@ def summary_table(s: Summary) -> Any:
         ("result", "OK" if s.ok else "FAILED"),
     ]
     for k, v in rows:
-        t.add_row(k, v)
+        t.add_row(k, Text(v))  # kick reasons come from the server: never markup
     return t
 
 

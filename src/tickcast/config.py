@@ -201,6 +201,46 @@ class Config:
             "since a flag shows in the process list"
         ),
     )
+    http_allowed_hosts: str = field(
+        default="",
+        metadata=_opt(
+            "comma-separated Host names the admin API and the dashboard answer to, besides "
+            "IP addresses, localhost and --http-host (a name a proxy forwards, e.g. "
+            "admin.example.com; .example.com takes its subdomains too; * turns the check off)"
+        ),
+    )
+    http_header_timeout: float = field(
+        default=10.0,
+        metadata=_opt(
+            "seconds an HTTP client has to send a whole request head (request line and "
+            "headers), from connecting or from its first byte after a keep-alive pause"
+        ),
+    )
+    http_body_timeout: float = field(
+        default=10.0, metadata=_opt("seconds an HTTP client has to send a request body")
+    )
+    http_keepalive_timeout: float = field(
+        default=5.0,
+        metadata=_opt("seconds an HTTP connection may stay idle between two requests"),
+    )
+    http_request_timeout: float = field(
+        default=30.0,
+        metadata=_opt(
+            "seconds from a request's head to the end of its response (a client that does "
+            "not read is cut); for the dashboard feed: the longest a write may wait"
+        ),
+    )
+    max_http_connections: int = field(
+        default=1024,
+        metadata=_opt(
+            "plain HTTP connections at once (WebSocket players not included), and never more "
+            "than a quarter of the process's file descriptor limit; when full, the one that "
+            "has waited longest for its request head is closed"
+        ),
+    )
+    max_dashboard_viewers: int = field(
+        default=16, metadata=_opt("dashboard live feeds (/dashboard/events) at once; more: 503")
+    )
 
     # ---- cluster (tickcast.cluster): fields go here ----
     cluster: str = field(
@@ -266,6 +306,15 @@ class Config:
         need(self.max_players >= 1, "max_players", "must be >= 1")
         need(self.shutdown_timeout >= 0, "shutdown_timeout", "must be >= 0")
         need(0 <= self.http_port <= 65535, "http_port", "must be 0..65535")
+        for name in (
+            "http_header_timeout",
+            "http_body_timeout",
+            "http_keepalive_timeout",
+            "http_request_timeout",
+        ):
+            need(getattr(self, name) > 0, name, "must be > 0")
+        need(self.max_http_connections >= 8, "max_http_connections", "must be >= 8")
+        need(self.max_dashboard_viewers >= 1, "max_dashboard_viewers", "must be >= 1")
         need(self.input_rate >= 0, "input_rate", "must be >= 0 (0 = no limit)")
         need(self.input_burst >= 1, "input_burst", "must be >= 1")
         need(self.input_bytes_per_tick >= 64, "input_bytes_per_tick", "must be >= 64")

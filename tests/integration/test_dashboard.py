@@ -65,6 +65,9 @@ async def test_pages_and_the_bundle_are_served() -> None:
                 assert text in await r.text()
         async with s.get(http.address + "/static/../dashboard.py") as r:
             assert r.status in (403, 404)
+        async with s.get(http.address + "/favicon.ico") as r:  # browsers ask on every page
+            assert r.status == 200 and r.content_type == "image/svg+xml"
+            assert (await r.text()).startswith("<svg")
 
 
 async def test_the_feed_samples_only_while_watched() -> None:
@@ -102,21 +105,26 @@ async def test_the_feed_samples_only_while_watched() -> None:
         await player.close()
 
 
-async def test_player_ids_only_for_admins() -> None:
+async def test_the_feed_needs_the_admin_token_when_one_is_set() -> None:
+    """Room names can be private join codes: with a token configured, the feed
+    answers only with it, as /api/rooms does (issue 15: it listed every room)."""
     async with http_server(admin_token=TOKEN) as (_, http):
         feed_of(http).interval = 0.05
-        player, _ = await WsClient.join(http, "secret-name", room="r1")
-        public = events(http)
-        assert (await anext(public))[1]["admin"] is False
-        _, sample = await anext(public)
-        assert sample["rooms"][0]["name"] == "r1"
-        assert "players" not in sample["rooms"][0]
-        assert "secret-name" not in json.dumps(sample)
+        player, _ = await WsClient.join(http, "secret-name", room="private-code")
+        async with aiohttp.ClientSession() as s:
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                async with s.get(http.address + "/dashboard/events", headers=headers) as r:
+                    body = await r.text()
+                    assert r.status == 401, headers
+                    assert "private-code" not in body and "secret-name" not in body
+                    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+            async with s.get(http.address + "/api/rooms") as r:
+                assert r.status == 401  # the same rule as the admin API
         admin = events(http, TOKEN)
         assert (await anext(admin))[1]["admin"] is True
         _, sample = await anext(admin)
+        assert sample["rooms"][0]["name"] == "private-code"
         assert sample["rooms"][0]["players"][0]["player_id"] == "secret-name"
-        await public.aclose()
         await admin.aclose()
         await player.close()
 
@@ -194,3 +202,46 @@ async def test_serve_tells_a_newcomer_what_to_open() -> None:
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)
+
+
+async def test_the_feed_forgets_closed_rooms() -> None:
+    """While a viewer watches, rooms open and close under ever new names (issue 15:
+    the feed kept ~330 bytes of every name it had seen): it keeps counters of the
+    open rooms only."""
+    import tracemalloc
+
+    async with http_server() as (server, http):
+        feed = feed_of(http)
+        feed.interval = 0.01
+        stream = events(http)
+        await anext(stream)  # hello
+        async with aiohttp.ClientSession() as s:
+
+            async def cycle(names: range) -> None:
+                for i in names:
+                    c, _ = await WsClient.join(http, "p", f"code-{i:05}")
+                    await wait_for(lambda: feed.tracked_rooms >= 1)
+                    async with s.delete(
+                        f"{http.address}/api/rooms/code-{i:05}",
+                        headers={"X-Tickcast-Admin": "1"},
+                    ) as r:
+                        assert r.status == 200
+                    await c.close()
+                    await anext(stream)
+
+            await cycle(range(50))  # warm up: first samples, first allocations
+            tracemalloc.start()
+            await cycle(range(50, 350))
+            await wait_for(lambda: not server.relay.rooms)
+            await wait_for(lambda: feed.tracked_rooms == 0)  # the next sample forgot it
+            held = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(True, "*/tickcast/http/dashboard.py")]
+            )
+            grown = sum(t.size for t in held.traces)  # allocated by the feed, still held
+            tracemalloc.stop()
+        print(
+            f"\nFIGURE dashboard feed, 300 room names cycled: rooms tracked "
+            f"{feed.tracked_rooms}; the feed holds {grown / 1024:.0f} KiB allocated meanwhile, "
+            f"its chart history of {len(feed.history)} points included"
+        )
+        await stream.aclose()

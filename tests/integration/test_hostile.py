@@ -13,13 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import re
+import resource
 import socket
 import struct
+import sys
 import time
+import tracemalloc
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 from support import (
@@ -30,13 +37,16 @@ from support import (
     running_server,
     wait_for,
 )
+from ws_support import http_server
 
 from tickcast import wire
 from tickcast.auth import mint
+from tickcast.http.dashboard import FEED
 from tickcast.proto import pb
 from tickcast.server import Server
 
 SECRET = b"hostile-suite-secret-0123456789abcdef"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rss_mb() -> float:
@@ -593,4 +603,223 @@ async def test_resume_storm_of_200_clients() -> None:
             live_tick_gap_p99_ms_before=p99(gaps_ms(before)),
             live_tick_gap_p99_ms_during=p99(gaps_ms(during)),
             sessions_left=left,
+        )
+
+
+# ---------------------------------------------------------------- the HTTP side (issue 15)
+
+
+@contextlib.asynccontextmanager
+async def serve_process(
+    data_dir: Path, *flags: str, descriptors: int | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int, int]]:
+    """`python -m tickcast serve` as a user starts it (recording on, into `data_dir`),
+    on free ports, its file descriptors limited to `descriptors`; yields the process
+    and its TCP and HTTP ports."""
+
+    def limit() -> None:
+        if descriptors is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), TICKCAST_RECORD="1")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tickcast", "serve", "--port", "0", "--http-port", "0",
+        "--data-dir", str(data_dir), *flags,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+        preexec_fn=limit,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        tcp_line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        http_line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        tcp = int(tcp_line.split()[3].rsplit(":", 1)[1])
+        http = int(http_line.split()[-1].rsplit(":", 1)[1])
+        yield proc, tcp, http
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def process_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+async def test_290_slow_http_heads_against_300_descriptors(tmp_path: Path) -> None:
+    """Issue 15's HTTP slowloris: 290 connections that send a request line and then
+    one header line every 5 s, against a default server limited to 300 descriptors.
+    Before: every descriptor was taken, TCP accepts failed (EMFILE) and no player
+    could join. Now HTTP holds at most a quarter of the descriptors, the slow heads
+    are closed (the longest-waiting first when full, the rest at the header
+    timeout), and honest players and requests are served throughout."""
+    async with serve_process(tmp_path, descriptors=300) as (proc, tcp, http):
+        base_fds = open_descriptors(proc.pid)
+        base_rss = peak_rss = process_rss_mb(proc.pid)
+        started = time.monotonic()
+        closed_after: dict[int, float] = {}
+        slow: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        for _ in range(290):
+            r, w = await asyncio.open_connection("127.0.0.1", http)
+            w.write(b"GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\n")
+            slow.append((r, w))
+
+        async def watch(i: int, reader: asyncio.StreamReader) -> None:
+            with contextlib.suppress(ConnectionError):
+                while await reader.read(4096):
+                    pass
+            closed_after[i] = time.monotonic() - started
+
+        watchers = [asyncio.create_task(watch(i, r)) for i, (r, _) in enumerate(slow)]
+
+        async def trickle() -> None:  # one header line every 5 s from every slow socket
+            for line in range(20):
+                await asyncio.sleep(5)
+                for i, (_, w) in enumerate(slow):
+                    if i not in closed_after:
+                        with contextlib.suppress(ConnectionError, RuntimeError):
+                            w.write(b"X-Slow-%d: 1\r\n" % line)
+
+        peak_fds = base_fds
+
+        async def sample_fds() -> None:
+            nonlocal peak_fds, peak_rss
+            while True:
+                peak_fds = max(peak_fds, open_descriptors(proc.pid))
+                peak_rss = max(peak_rss, process_rss_mb(proc.pid))
+                await asyncio.sleep(0.1)
+
+        tasks = [asyncio.create_task(trickle()), asyncio.create_task(sample_fds())]
+        try:
+            # once the server has taken in what it takes (its descriptor count steady),
+            # an honest TCP player joins and plays while the slow sockets are held
+            steady, last = 0, -1
+            while steady < 5 and time.monotonic() - started < 10:
+                now_fds = open_descriptors(proc.pid)
+                steady, last = (steady + 1, last) if now_fds == last else (0, now_fds)
+                await asyncio.sleep(0.1)
+            t0 = time.monotonic()
+            player, welcome = await RawClient.join(tcp, "honest", "r")
+            welcome_s = time.monotonic() - t0
+            assert welcome.slot == 1
+            await player.ticks_until(welcome.first_tick + 3)
+            status, _ = await http_get(http, "/healthz")
+            assert status == 200
+            # every slow socket is closed by the server (bounded: the test's own limit)
+            await asyncio.wait_for(asyncio.gather(*watchers), 60)
+            held_fds = peak_fds - base_fds
+            await player.ticks_until(welcome.first_tick + 10)  # the player played on
+            await player.close()
+            _, metrics = await http_get(http, "/metrics")
+        finally:
+            for t in tasks:
+                t.cancel()
+            for _, w in slow:
+                w.close()
+    times = sorted(closed_after.values())
+    within_20s = sum(1 for t in times if t <= 20.0) / len(times)
+    limit = re.search(r"^tickcast_http_connections_limit (\S+)", metrics, re.M)
+    refused = dict(re.findall(r'tickcast_http_refused_total\{reason="(\w+)"\} (\S+)', metrics))
+    figure(
+        "HTTP slowloris 290 under 300 descriptors",
+        welcome_s=welcome_s,
+        http_limit=int(float(limit.group(1))) if limit else "?",
+        server_fds_base=base_fds,
+        server_fds_peak=peak_fds,
+        connections_held=held_fds,
+        server_rss_growth_mb=peak_rss - base_rss,
+        closed_within_20s=f"{within_20s:.0%}",
+        close_s_median=times[len(times) // 2],
+        close_s_max=times[-1],
+        refused_header_timeout=int(float(refused["header_timeout"])),
+        refused_http_connections=int(float(refused["http_connections"])),
+        accepted_bad=0,
+        process_alive="yes",
+    )
+
+
+async def http_get(port: int, path: str, **headers: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as s, s.get(
+        f"http://127.0.0.1:{port}{path}", headers=headers
+    ) as r:
+        return r.status, await r.text()
+
+
+async def test_dashboard_viewers_memory_and_cap() -> None:
+    """What a dashboard viewer costs (the feed shares one encoded sample among all
+    viewers), and the cap: the 17th is refused, the first 16 keep their feed."""
+    async with http_server() as (server, http):
+        feed = http._runner.app[FEED]  # type: ignore[union-attr]
+        feed.interval = 0.05
+        players = [await RawClient.join(server.port, f"p{i}", f"room-{i % 20}") for i in range(40)]
+        rss0 = rss_mb()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        async with aiohttp.ClientSession() as s:
+            url = http.address + "/dashboard/events"
+            viewers = [await s.get(url) for _ in range(16)]
+            assert all(v.status == 200 for v in viewers)
+            for v in viewers:  # each reads a few samples
+                for _ in range(6):
+                    await v.content.readuntil(b"\n\n")
+            per_viewer = (tracemalloc.get_traced_memory()[0] - before) / 16
+            tracemalloc.stop()
+            async with s.get(url) as extra:
+                assert extra.status == 503
+            for v in viewers:
+                await v.content.readuntil(b"\n\n")  # still served
+                v.close()
+        await wait_for(lambda: not feed.viewers)
+        for c, _ in players:
+            await c.close()
+        await report(
+            server, "dashboard viewers", rss0, viewers=16, refused_17th=503,
+            memory_per_viewer_kb=per_viewer / 1024, rooms=20,
+        )
+
+
+async def test_rebinding_and_cross_site_requests_change_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """200 requests as a DNS-rebinding page or a cross-site form would make them:
+    none is answered with data or acted on, and the log gets a line per reason,
+    not per request."""
+    caplog.set_level(logging.INFO, "tickcast.http")
+    async with http_server() as (server, http):
+        rss0 = rss_mb()
+        player, w = await RawClient.join(server.port, "ada", "r")
+        forged: list[tuple[str, str, dict[str, str]]] = [
+            ("GET", "/api/server", {"Host": "attacker.example"}),
+            ("DELETE", "/api/rooms/r", {"Host": "attacker.example:8080"}),
+            ("POST", "/api/rooms/r/players/ada/kick", {"Origin": "http://evil.example"}),
+            ("POST", "/api/rooms/r/players/ada/kick", {"Sec-Fetch-Site": "cross-site",
+                                                        "X-Tickcast-Admin": "1"}),
+            ("POST", "/api/rooms/r/players/ada/kick", {"Content-Type": "text/plain"}),
+        ]
+        statuses: list[int] = []
+        began = time.monotonic()
+        async with aiohttp.ClientSession() as s:
+            for i in range(200):
+                method, path, headers = forged[i % len(forged)]
+                async with s.request(method, http.address + path, headers=headers) as r:
+                    statuses.append(r.status)
+                    assert "config" not in await r.text()
+        assert set(statuses) == {403}
+        await player.ticks_until(w.first_tick + 5)  # never kicked
+        assert server.relay.rooms["r"].members == 1
+        periods = 1 + int((time.monotonic() - began) / 10)  # one line per reason per 10 s
+        lines = [r for r in caplog.records if "http refused" in r.getMessage()]
+        assert 3 <= len(lines) <= 3 * periods  # host, origin, simple_request
+        await player.close()
+        await report(
+            server, "rebinding and cross-site x200", rss0, refused=len(statuses),
+            acted_on=0, log_lines=len(lines),
         )

@@ -367,3 +367,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_matches_shows_names_literally_never_as_markup(tmp_path: Path) -> None:
+    """Room and player names are the clients' choice: `[/]` crashed the listing
+    (MarkupError, exit 1) and `[link=...]` wrote an OSC-8 hyperlink into the
+    operator's terminal (issue 15). Shown on a terminal (FORCE_COLOR), as typed."""
+    room, link, bold = "[/]", "[link=http://evil.example]support[/link]", "[bold red]admin"
+    rec = Recorder(make_config(data_dir=str(tmp_path)))
+    async with running_server([rec]) as server:
+        a, _ = await RawClient.join(server.port, link, room)
+        b, wb = await RawClient.join(server.port, bold, room)
+        await a.ticks_until(wb.first_tick + 3)
+        a.send(hello_leave())
+        b.send(hello_leave())
+        await a.expect_kick()
+        await b.expect_kick()
+        await wait_until_recorded(server, rec, room)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tickcast", "matches", "--data-dir", str(tmp_path)],
+        env=dict(os.environ, PYTHONPATH=SRC, FORCE_COLOR="1", COLUMNS="200"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "\x1b]8;" not in out  # no hyperlink escape
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)  # the table's own colours aside
+    for name in (room, link, bold):
+        assert name in plain, (name, plain)
+
+
+async def wait_until_recorded(server: object, rec: Recorder, room: str) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while room in server.relay.rooms or rec._pending:  # type: ignore[attr-defined]
+        assert loop.time() < end
+        await asyncio.sleep(0.01)

@@ -10,7 +10,7 @@ import pytest
 
 from tickcast import wire
 from tickcast.cli import main
-from tickcast.store.log import Cycle, Kick, MatchEnd, MatchStart, iter_ticks
+from tickcast.store.log import Cycle, Kick, MatchEnd, MatchStart, Presence, iter_ticks
 from tickcast.store.segments import SegmentTickLog
 from tickcast.store.sqlite import SQLiteTickLog
 
@@ -33,13 +33,16 @@ def chained_frames(
 def old_data_dir(d: Path) -> tuple[list[bytes], list[bytes]]:
     a = chained_frames(300, {1: (1, "ada"), 2: (2, "bob")}, {200: 2})
     b = chained_frames(40, {1: (1, "cy")}, {})
-    lg = SQLiteTickLog(d)
-    lg.write_cycle(Cycle(begins=[MatchStart(1, "a", 30, 10.0, "s1")], ticks=[(1, 1, a[0])]))
+    lg = SQLiteTickLog(d)  # with the presence rows a server wrote beside its ticks
+    lg.write_cycle(Cycle(begins=[MatchStart(1, "a", 30, 10.0, "s1")], ticks=[(1, 1, a[0])],
+                         presence=[Presence(1, 1, ((1, "ada"),))]))
     lg.write_cycle(Cycle(ticks=[(1, i + 1, f) for i, f in enumerate(a) if i], kicks=[
-        Kick(1, 11.0, "bob", "SLOW_CONSUMER", "queue full")]))
+        Kick(1, 11.0, "bob", "SLOW_CONSUMER", "queue full")],
+        presence=[Presence(1, 2, ((2, "bob"),)), Presence(1, 200, (), (2,))]))
     lg.write_cycle(Cycle(ends=[MatchEnd(1, 20.0, "empty")]))
     lg.write_cycle(Cycle(begins=[MatchStart(2, "b", 60, 30.0)], ticks=[
-        (2, i + 1, f) for i, f in enumerate(b)]))  # live: a server died with it running
+        (2, i + 1, f) for i, f in enumerate(b)], presence=[Presence(2, 1, ((1, "cy"),))]))
+    # live: a server died with it running
     lg.close()
     return a, b
 

@@ -15,6 +15,7 @@ import time
 
 from tickcast.cli import run_async
 from tickcast.cluster.redis_store import RedisStore
+from tickcast.redact import redact_url
 
 
 def drain_args(p: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ async def _drain(url: str, node: str, wait: float) -> int:
     store = RedisStore(url, lease_seconds=3.0)
     try:
         if node not in await store.live_nodes():
-            print(f"tickcast drain: no live node {node} in {url}", file=sys.stderr)
+            print(f"tickcast drain: no live node {node} in {redact_url(url)}", file=sys.stderr)
             return 1
         await store.request_drain(node)
         deadline = time.monotonic() + wait

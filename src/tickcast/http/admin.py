@@ -5,7 +5,10 @@ Access: with an admin token configured (`--admin-token-file`,
 without one, the API answers only to loopback peers, so a server that nobody
 configured is not manageable from the network. `/api/openapi.json` (the
 description of this API) is public. The decision is `admin_access`, a pure
-function, so it can be tested for peers a test cannot connect from.
+function, so it can be tested for peers a test cannot connect from. The
+dashboard's live feed (`/dashboard/events`: room names, player ids) has the
+same access. Before this check, `crosssite.py` has refused foreign `Host`s and
+cross-site state changes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -26,6 +28,7 @@ from tickcast.errors import ConfigError
 from tickcast.http import appkeys as keys
 from tickcast.http.openapi import openapi_document
 from tickcast.proto import pb
+from tickcast.redact import REDACTED, redact_url
 from tickcast.room import Room
 
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from tickcast.session import Session
 
 SECRET_WORDS = ("token", "secret", "password")
-REDACTED = "<redacted>"
+GUARDED_PATHS = ("/api/", "/dashboard/events")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -83,10 +86,16 @@ def admin_access(peer_host: str | None, authorization: str | None, token: str) -
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path.startswith("/api/") and path != "/api/openapi.json":
+    if path.startswith(GUARDED_PATHS) and path != "/api/openapi.json":
         status = admin_access(
             request.remote, request.headers.get("Authorization"), request.app[keys.ADMIN_TOKEN]
         )
+        if status != 200:
+            request.app[keys.REFUSALS].refuse(
+                "admin_auth", request.remote or "",
+                f"{request.method} {path}: "
+                + ("no valid admin token" if status == 401 else "not loopback, no token set"),
+            )
         if status == 401:
             return web.json_response(
                 {"error": "a valid admin bearer token is required"},
@@ -105,26 +114,15 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def redacted_config(config: Config) -> dict[str, Any]:
+    """The configuration as /api/server shows it: secrets and URL passwords hidden."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         secret = any(w in f.name for w in SECRET_WORDS) and not f.name.endswith("_file")
         if isinstance(value, str):
-            value = redacted_url(value)
+            value = redact_url(value)
         out[f.name] = REDACTED if secret and value else value
     return out
-
-
-def redacted_url(value: str) -> str:
-    """A URL with its password hidden: `--cluster redis://:pw@host:6379/0` carries
-    the Redis password. Anything else is returned as it is."""
-    if "://" not in value or "@" not in value:
-        return value
-    parts = urlsplit(value)
-    if parts.password is None:
-        return value
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}"))
 
 
 def _session_view(s: Session) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from tickcast.http.connections import HttpConnections
+from tickcast.http.refusals import Refusals
 from tickcast.server import Server
 
 SERVER = web.AppKey("server", Server)
@@ -14,3 +16,5 @@ WS_ORIGINS = web.AppKey[frozenset[str]]("ws_origins")
 ADMIN_TOKEN = web.AppKey[str]("admin_token")
 STARTED = web.AppKey[float]("started")  # time.monotonic() at start
 READINESS = web.AppKey[Callable[[], list[str]]]("readiness")  # what /readyz reports
+CONNECTIONS = web.AppKey("connections", HttpConnections)  # the listener's connections
+REFUSALS = web.AppKey("refusals", Refusals)  # tickcast_http_refused_total and its log

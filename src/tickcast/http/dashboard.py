@@ -10,10 +10,16 @@ connected, and its sampling task ends with the last viewer. A sample reads the
 same plain counters that `/metrics` reads (nothing on the input or tick path
 changes for the dashboard).
 
-Access: the feed's aggregate numbers are public like `/metrics`; player ids
-and per-connection details (and the admin buttons) are sent only to a viewer
-that passes the admin API's check (`admin.admin_access`: the bearer token, or
-loopback when no token is configured).
+Access: the feed names rooms (which can be private join codes) and players,
+so it answers exactly whom the admin API answers (`admin.admin_guard`: the
+bearer token when one is configured, else loopback peers only), under a `Host`
+of this server (`crosssite.py`). The aggregate numbers are public on
+`/metrics`. At most `--max-dashboard-viewers` feeds run at once (503 beyond);
+a viewer that does not read is dropped after `--http-request-timeout`.
+
+Memory: the feed keeps, besides its chart history, the previous sample's
+counters of the rooms and connections that are open now; a closed room's are
+dropped at the next sample, so cycling room names cannot grow it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from tickcast import __version__
 from tickcast.errors import reason_name
 from tickcast.http import admin
 from tickcast.http import appkeys as keys
+from tickcast.http.connections import gate_of
 
 if TYPE_CHECKING:
     from tickcast.server import Server
@@ -46,10 +53,9 @@ HISTORY_POINTS = 300
 
 
 class _Viewer:
-    """One connected dashboard: its queue of encoded events and what it may see."""
+    """One connected dashboard: its queue of encoded events (shared by every viewer)."""
 
-    def __init__(self, admin_view: bool) -> None:
-        self.admin_view = admin_view
+    def __init__(self) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
 
 
@@ -81,8 +87,13 @@ class DashboardFeed:
 
     # ------------------------------------------------------------ viewers
 
-    def subscribe(self, admin_view: bool) -> _Viewer:
-        viewer = _Viewer(admin_view)
+    @property
+    def tracked_rooms(self) -> int:
+        """Rooms the feed keeps counters of (the open ones, at the last sample)."""
+        return len(self._prev_rooms)
+
+    def subscribe(self) -> _Viewer:
+        viewer = _Viewer()
         self.viewers.add(viewer)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -114,11 +125,8 @@ class DashboardFeed:
 
     async def _run(self) -> None:
         while self.viewers:
-            snapshot = self.sample(time.monotonic())
-            public = _encode("sample", _public_view(snapshot))
-            private = _encode("sample", snapshot)
+            event = _encode("sample", self.sample(time.monotonic()))
             for viewer in list(self.viewers):
-                event = private if viewer.admin_view else public
                 if viewer.queue.full():  # a viewer that does not read loses old samples
                     viewer.queue.get_nowait()
                 viewer.queue.put_nowait(event)
@@ -167,7 +175,8 @@ class DashboardFeed:
         }
         self.history.append(point)
         problems = self.readiness() if self.readiness is not None else []
-        room_views = [self._room_view(r, elapsed, now) for r in rooms]
+        prev_rooms, self._prev_rooms = self._prev_rooms, {}  # closed rooms' counters go
+        room_views = [self._room_view(r, elapsed, prev_rooms) for r in rooms]
         room_views.sort(key=lambda r: r["name"])
         live = set(sessions)
         self._prev_session_bytes = {
@@ -193,9 +202,11 @@ class DashboardFeed:
             "rooms": room_views,
         }
 
-    def _room_view(self, room: Any, elapsed: float, now: float) -> dict[str, Any]:
+    def _room_view(
+        self, room: Any, elapsed: float, prev_rooms: dict[str, tuple[int, int]]
+    ) -> dict[str, Any]:
         view = admin.room_detail(room, self.server.loop.time())
-        key, before = self._prev_rooms.get(room.name, (0, room.inputs_sequenced))
+        key, before = prev_rooms.get(room.name, (0, room.inputs_sequenced))
         if key != id(room):
             before = room.inputs_sequenced
         self._prev_rooms[room.name] = (id(room), room.inputs_sequenced)
@@ -210,17 +221,6 @@ class DashboardFeed:
         return view
 
 
-def _public_view(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot without player ids and per-connection details."""
-    rooms = []
-    for r in snapshot["rooms"]:
-        r = dict(r)
-        r.pop("players", None)
-        r.pop("spectator_connections", None)
-        rooms.append(r)
-    return {**snapshot, "rooms": rooms}
-
-
 def _encode(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
@@ -231,14 +231,22 @@ FEED = web.AppKey("dashboard_feed", DashboardFeed)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """The live feed: a `hello` event (history and access), then a `sample` per interval."""
+    """The live feed: a `hello` event (the history), then a `sample` per interval.
+
+    Reached only through the admin check (`admin.admin_guard`)."""
     feed = request.app[FEED]
-    admin_view = (
-        admin.admin_access(
-            request.remote, request.headers.get("Authorization"), request.app[keys.ADMIN_TOKEN]
+    config = request.app[keys.SERVER].config
+    if len(feed.viewers) >= config.max_dashboard_viewers:
+        request.app[keys.REFUSALS].refuse(
+            "dashboard_viewers", request.remote or "",
+            f"{len(feed.viewers)} dashboard feeds open (--max-dashboard-viewers)",
         )
-        == 200
-    )
+        return web.json_response(
+            {"error": f"at most {config.max_dashboard_viewers} dashboard viewers at once"},
+            status=503,
+            headers={"Retry-After": "10"},
+        )
+    gate = gate_of(request)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -247,24 +255,35 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    viewer = feed.subscribe(admin_view)
+    if gate is not None:
+        gate.stream_started()
+    viewer = feed.subscribe()
+    write_timeout = config.http_request_timeout
     try:
         hello = {
-            "admin": admin_view,
+            "admin": True,  # the feed answers only admins (kept for older pages)
             "token_configured": bool(request.app[keys.ADMIN_TOKEN]),
             "interval": feed.interval,
             "history": list(feed.history),
         }
-        await response.write(_encode("hello", hello))
-        while True:
+        event: bytes | None = _encode("hello", hello)
+        while event is not None:
+            async with asyncio.timeout(write_timeout):
+                await response.write(event)
             event = await viewer.queue.get()
-            if event is None:
-                break
-            await response.write(event)
+    except TimeoutError:  # a viewer that does not read: its place goes to another
+        request.app[keys.REFUSALS].refuse(
+            "request_timeout", request.remote or "",
+            f"dashboard viewer took no sample within {write_timeout:g} s",
+        )
+        if request.transport is not None:
+            request.transport.abort()
     except (ConnectionResetError, ConnectionError):
         pass  # the viewer went away
     finally:
         feed.unsubscribe(viewer)
+        if gate is not None:
+            gate.stream_finished()
     return response
 
 
@@ -280,6 +299,14 @@ async def demo_page(request: web.Request) -> web.FileResponse:
     return _page("demo.html")
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask for /favicon.ico on every page: the icon, not a 404."""
+    return web.FileResponse(
+        STATIC_DIR / "favicon.svg",
+        headers={"Cache-Control": "max-age=86400", "Content-Type": "image/svg+xml"},
+    )
+
+
 def add_routes(app: web.Application) -> None:
     """Register the pages, the static files and the feed on the HTTP app."""
     feed = DashboardFeed(app[keys.SERVER], readiness=app.get(keys.READINESS))
@@ -288,4 +315,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", dashboard_page)
     app.router.add_get("/demo", demo_page)
     app.router.add_get("/dashboard/events", events)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

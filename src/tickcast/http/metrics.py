@@ -27,6 +27,8 @@ from prometheus_client.registry import Collector
 
 from tickcast import __version__
 from tickcast.errors import reason_name
+from tickcast.http.connections import HttpConnections, State
+from tickcast.http.refusals import REASONS, Refusals
 from tickcast.proto import pb
 from tickcast.session import SessionState
 from tickcast.stats import Histogram
@@ -39,6 +41,8 @@ QUEUE_DEPTH_BUCKETS = (0, 1024, 4096, 16384, 65536, 262144, 1048576)
 
 TRANSPORTS = ("tcp", "ws")
 STATES = (SessionState.AWAITING_HELLO.value, SessionState.JOINED.value)
+
+HTTP_STATES = (State.WAITING, State.IDLE, State.BUSY, State.STREAM, State.PROBATION)
 
 ExtraMetrics = Callable[[], Iterator[Metric]]
 """A hook for other parts (the tick log writer's lag, ...) to add metrics."""
@@ -173,6 +177,36 @@ class TickcastCollector(Collector):
             for t in sorted(set(TRANSPORTS) | set(counts)):
                 fam.add_metric([t], counts[t])
             yield fam
+
+
+def http_metrics(conns: HttpConnections, refusals: Refusals) -> ExtraMetrics:
+    """The HTTP side's own metrics: what it refused, and its connections."""
+
+    def collect() -> Iterator[Metric]:
+        refused = CounterMetricFamily(
+            "tickcast_http_refused",
+            "HTTP requests and connections refused, by reason (docs/security.md lists them)",
+            labels=["reason"],
+        )
+        for reason in sorted(set(REASONS) | set(refusals.counts)):
+            refused.add_metric([reason], refusals.counts[reason])
+        yield refused
+        g = GaugeMetricFamily(
+            "tickcast_http_connections",
+            "plain HTTP connections by state (WebSocket ones are in tickcast_connections)",
+            labels=["state"],
+        )
+        for state in HTTP_STATES:
+            g.add_metric([state.value], conns.by_state[state])
+        yield g
+        yield GaugeMetricFamily(
+            "tickcast_http_connections_limit",
+            "plain HTTP connections allowed at once (--max-http-connections, at most a "
+            "quarter of the file descriptor limit)",
+            value=conns.limit,
+        )
+
+    return collect
 
 
 def make_registry(server: Server, extra: list[ExtraMetrics] | None = None) -> CollectorRegistry:

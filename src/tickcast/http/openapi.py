@@ -1,6 +1,7 @@
 """The OpenAPI 3.0 description of the admin API, served at `/api/openapi.json`.
 
-Written by hand next to the handlers in `admin.py` (the API is six routes);
+Written by hand next to the handlers in `admin.py` (the API is six routes;
+the Host and cross-site rules are `crosssite.py`'s);
 the generated-request test in tests/integration checks the two agree: every
 documented operation answers with a documented status, and never with a 5xx.
 """
@@ -25,7 +26,21 @@ def _object(description: str, **properties: str) -> dict[str, Any]:
 
 
 _ERROR = _json(_ref("Error"), "error")
-_GUARDED = {"401": _ERROR, "403": _ERROR}
+_GUARDED = {
+    "401": _json(_ref("Error"), "an admin token is configured and the request lacks it"),
+    "403": _json(
+        _ref("Error"),
+        "no token configured and the peer is not on loopback; or the Host is not a name "
+        "of this server; or (state changes) a cross-site request, or one without "
+        "Content-Type: application/json, X-Tickcast-Admin or Authorization",
+    ),
+}
+_ADMIN_HEADER = {
+    "name": "X-Tickcast-Admin", "in": "header", "required": False,
+    "description": "any value: marks a state-changing request as made by a script, which a "
+    "web form cannot send (needed without a JSON Content-Type or Authorization)",
+    "schema": {"type": "string"},
+}
 _ROOM_PARAM = {
     "name": "room", "in": "path", "required": True,
     "schema": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -119,7 +134,11 @@ def openapi_document(version: str) -> dict[str, Any]:
             "title": "tickcast admin API",
             "version": version,
             "description": "Rooms and connections of one tickcast server. Bearer admin "
-            "token; without a configured token only loopback peers are served.",
+            "token; without a configured token only loopback peers are served. Requests "
+            "must use a Host this server is known by (an IP address, localhost, "
+            "--http-allowed-hosts). DELETE and POST are refused from another site and "
+            "need Content-Type: application/json, an X-Tickcast-Admin header or an "
+            "Authorization header, so that a web page cannot make them.",
         },
         "components": {
             "schemas": _SCHEMAS,
@@ -166,6 +185,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 },
                 "delete": {
                     "operationId": "closeRoom",
+                    "parameters": [_ADMIN_HEADER],
                     "summary": "close the room: Kick{ROOM_CLOSED} to every connection in it",
                     "responses": {
                         "200": _object(
@@ -180,6 +200,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "parameters": [_ROOM_PARAM, _PLAYER_PARAM],
                 "post": {
                     "operationId": "kickPlayer",
+                    "parameters": [_ADMIN_HEADER],
                     "summary": "disconnect a player (Kick{UNSPECIFIED}, 'kicked by an "
                     "operator'); its slot follows the reconnect grace",
                     "responses": {

@@ -7,7 +7,14 @@ listener and closes it with itself. It serves
 - `/metrics`: Prometheus text format (`metrics.py`);
 - `/healthz` (the process is alive) and `/readyz` (the TCP listener accepts
   and every readiness check passes: the tick log writer adds one);
-- `/api/...`: the admin API (`admin.py`).
+- `/api/...`: the admin API (`admin.py`);
+- `/`, `/demo`, `/static/`, `/dashboard/events`: the dashboard (`dashboard.py`).
+
+Every connection passes an `HttpGate` first (`connections.py`: counted in the
+connection limits, request heads and bodies timed), and every request the
+connection middleware, then the Host and cross-site checks (`crosssite.py`),
+then the admin token check (`admin.py`). What they refuse is counted in
+`tickcast_http_refused_total{reason}` and logged (`refusals.py`).
 
 Other services of the same server join in without knowing this one: a
 service with a `readiness_problem() -> str | None` method is asked by every
@@ -27,7 +34,10 @@ from prometheus_client.exposition import choose_encoder
 
 from tickcast.http import admin, dashboard
 from tickcast.http import appkeys as keys
-from tickcast.http.metrics import ExtraMetrics, make_registry
+from tickcast.http.connections import GatedSite, HttpConnections, connection_middleware
+from tickcast.http.crosssite import HostRule, crosssite_guard
+from tickcast.http.metrics import ExtraMetrics, http_metrics, make_registry
+from tickcast.http.refusals import Refusals
 from tickcast.http.websocket import parse_origins, websocket_handler
 
 if TYPE_CHECKING:
@@ -63,8 +73,19 @@ class HttpService:
     async def start(self, server: Server) -> None:
         self.server = server
         cfg = server.config
-        app = web.Application(middlewares=[admin.admin_guard], client_max_size=64 * 1024)
+        self.refusals = refusals = Refusals()
+        self.connections = conns = HttpConnections(cfg, server.admission, refusals)
+        app = web.Application(
+            middlewares=[
+                connection_middleware(conns),
+                crosssite_guard(HostRule.from_config(cfg), refusals),
+                admin.admin_guard,
+            ],
+            client_max_size=64 * 1024,
+        )
         app[keys.SERVER] = server
+        app[keys.REFUSALS] = refusals
+        app[keys.CONNECTIONS] = conns
         app[keys.WS_ORIGINS] = parse_origins(cfg.ws_allowed_origins)
         app[keys.ADMIN_TOKEN] = admin.load_admin_token(cfg)
         app[keys.STARTED] = time.monotonic()
@@ -80,6 +101,7 @@ class HttpService:
             metrics = getattr(service, "metrics", None)
             if callable(metrics):
                 self.extra_metrics.append(metrics)
+        self.extra_metrics.append(http_metrics(conns, refusals))
         self.registry = make_registry(server, self.extra_metrics)
         app.router.add_get("/ws", websocket_handler)
         app.router.add_get("/metrics", self.serve_metrics)
@@ -89,10 +111,15 @@ class HttpService:
         # browser branch: dashboard at /, demo game at /demo, /static/, live feed (dashboard.py)
         dashboard.add_routes(app)
         runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=cfg.shutdown_timeout
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=cfg.shutdown_timeout,
+            # a backstop only: the gate closes idle and slow connections first
+            keepalive_timeout=cfg.http_keepalive_timeout + cfg.http_header_timeout + 1.0,
         )
         await runner.setup()
-        site = web.TCPSite(runner, cfg.http_host, cfg.http_port, reuse_address=True)
+        site = GatedSite(runner, cfg.http_host, cfg.http_port, conns)
         try:
             await site.start()
         except OSError:
@@ -102,6 +129,12 @@ class HttpService:
         self.port = int(runner.addresses[0][1])
         address.append(self.address)
         log.info("http on %s", self.address)
+        if conns.limit < cfg.max_http_connections:
+            log.info(
+                "http: at most %d plain HTTP connections at once (a quarter of the %d file "
+                "descriptors this process may open; --max-http-connections %d)",
+                conns.limit, conns.descriptors, cfg.max_http_connections,
+            )
 
     def close(self) -> None:
         """Nothing to do at once: WebSocket clients were kicked by the relay's

@@ -110,18 +110,19 @@ def cmd_matches(args: argparse.Namespace) -> int:
         return 0
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("id", "room", "started (UTC)", "ended (UTC)", "ticks", "Hz", "players")
     for m in matches:
         table.add_row(
             str(m.id),
-            m.room,
+            Text(m.room),  # client-chosen names as plain text, never as rich markup
             _when(m.started_at),
             _when(m.ended_at),
             # a cluster node's part of a match: the ticks it sequenced
             f"{m.first_tick}..{m.tick_count}" if m.is_part else str(m.tick_count),
             str(m.tick_rate),
-            ", ".join(m.players),
+            Text(", ".join(m.players)),
         )
     Console(width=200).print(table)
     return 0

@@ -1,7 +1,8 @@
 // The dashboard: reads /dashboard/events (server-sent events, read with fetch so an
 // admin token can go in the Authorization header) and draws the numbers. No build step.
+// The feed answers whom the admin API answers: with a token configured, only with it.
 const $ = (id) => document.getElementById(id);
-const state = { token: sessionStorage.getItem("tickcast-admin-token") || "", admin: false, history: [], abort: null };
+const state = { token: sessionStorage.getItem("tickcast-admin-token") || "", admin: false, history: [], abort: null, wake: null };
 window.tickcastDashboard = state; // for the browser tests
 $("token").value = state.token;
 $("token-form").addEventListener("submit", (ev) => {
@@ -9,6 +10,7 @@ $("token-form").addEventListener("submit", (ev) => {
   state.token = $("token").value.trim();
   sessionStorage.setItem("tickcast-admin-token", state.token);
   state.abort?.abort(); // reconnect with the token
+  state.wake?.(); // or stop waiting for one
 });
 
 const headers = () => (state.token ? { Authorization: `Bearer ${state.token}` } : {});
@@ -20,12 +22,34 @@ const cell = (text, cls) => {
   return td;
 };
 
+/** Why the feed refused us, shown where the health goes; the seconds to wait. */
+async function refused(res) {
+  const body = await res.json().catch(() => ({}));
+  const why = body.error ?? `HTTP ${res.status}`;
+  $("health").className = "bad";
+  if (res.status === 401) {
+    $("health").textContent = "the admin token is required";
+    $("admin").textContent = "no: enter the admin token";
+    return 30; // or until the token form is used
+  }
+  $("health").textContent = why;
+  $("admin").textContent = res.status === 403 ? "no" : $("admin").textContent;
+  return Math.max(1, Number(res.headers.get("Retry-After")) || 10);
+}
+
 async function follow() {
   for (;;) {
     const ctrl = new AbortController();
     state.abort = ctrl;
+    let wait = 2;
     try {
       const res = await fetch("/dashboard/events", { headers: headers(), signal: ctrl.signal, cache: "no-store" });
+      if (!res.ok) {
+        wait = await refused(res);
+        await new Promise((r) => { state.wake = r; setTimeout(r, wait * 1000); });
+        state.wake = null;
+        continue;
+      }
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = "";
       for (;;) {
@@ -46,7 +70,7 @@ async function follow() {
     }
     $("health").textContent = "unreachable: retrying";
     $("health").className = "bad";
-    await new Promise((r) => setTimeout(r, ctrl.signal.aborted ? 0 : 2000));
+    await new Promise((r) => setTimeout(r, ctrl.signal.aborted ? 0 : wait * 1000));
   }
 }
 
@@ -140,7 +164,8 @@ function button(label, onClick) {
 }
 
 async function act(method, path) {
-  const res = await fetch(path, { method, headers: headers() });
+  // a header no web form can send: the server refuses state changes without one
+  const res = await fetch(path, { method, headers: { ...headers(), "X-Tickcast-Admin": "1" } });
   const body = await res.json().catch(() => ({}));
   $("action-result").textContent = `${method} ${path}: ${res.status} ${JSON.stringify(body)}`;
 }
@@ -153,10 +178,11 @@ function chart(canvas, series) {
   const ctx = canvas.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, w, h);
-  const max = Math.max(1e-9, ...series.flat());
+  const top = Math.max(0, ...series.flat());
+  const max = top > 0 ? top : 1; // an empty or all-zero chart: a flat line at 0
   ctx.fillStyle = "#8796a5";
   ctx.font = "11px sans-serif";
-  ctx.fillText(fmt(+max.toPrecision(3)), 2, 11);
+  ctx.fillText(top > 0 ? fmt(+top.toPrecision(3)) : "0", 2, 11);
   ctx.strokeStyle = "#26303a";
   ctx.beginPath(); ctx.moveTo(0, h - 0.5); ctx.lineTo(w, h - 0.5); ctx.stroke();
   const colors = ["#5fb3ff", "#f5c518"];
