@@ -400,6 +400,6 @@ async def test_matches_shows_names_literally_never_as_markup(tmp_path: Path) -> 
 async def wait_until_recorded(server: object, rec: Recorder, room: str) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + 10
-    while room in server.relay.rooms or rec._pending:  # type: ignore[attr-defined]
+    while room in server.relay.rooms or rec.backlog:  # type: ignore[attr-defined]
         assert loop.time() < end
         await asyncio.sleep(0.01)
