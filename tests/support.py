@@ -321,7 +321,9 @@ class ServerProcess:
     @classmethod
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
         # the HTTP side on a free port, never the default 8080 (tests run side by side)
-        full_env = {**os.environ, "PYTHONPATH": SRC_DIR, "TICKCAST_HTTP_PORT": "0", **(env or {})}
+        # and every connection's lines in the log (tests wait for them; off by default)
+        full_env = {**os.environ, "PYTHONPATH": SRC_DIR, "TICKCAST_HTTP_PORT": "0",
+                    "TICKCAST_LOG_CONNECTIONS": "1", **(env or {})}
         proc = await asyncio.create_subprocess_exec(
             *SERVE_COMMAND,
             *args,

@@ -32,6 +32,7 @@ import jwt
 
 from tickcast.config import Config
 from tickcast.errors import ConfigError, TokenRejected
+from tickcast.logs import fields
 from tickcast.security import is_loopback
 
 log = logging.getLogger("tickcast.auth")
@@ -55,7 +56,9 @@ def load_secrets(config: Config, environ: Mapping[str, str] | None = None) -> tu
         except OSError as exc:
             raise ConfigError(f"--secret-file: cannot read it: {exc.strerror}") from None
         if mode & 0o077:
-            log.warning("--secret-file %s is readable by other users: chmod 600 it", path)
+            log.warning(
+                "--secret-file is readable by other users: chmod 600 it %s", fields(path=path)
+            )
         secrets.extend(
             line.strip().encode()
             for line in text.splitlines()
@@ -100,7 +103,10 @@ class Authenticator:
                 "is not loopback: refusing to run open; pass --insecure-no-auth to do it anyway"
             )
         if auth.open and public:
-            log.warning("OPEN MODE on %s (--insecure-no-auth): anyone can join as anyone", public)
+            log.warning(
+                "OPEN MODE (--insecure-no-auth): anyone can join as anyone %s",
+                fields(listeners=public),
+            )
         return auth
 
     @property

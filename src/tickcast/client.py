@@ -46,6 +46,7 @@ from tickcast.errors import (
     TickGap,
     UsageError,
 )
+from tickcast.logs import fields
 from tickcast.proto import pb
 
 log = logging.getLogger("tickcast.client")
@@ -574,9 +575,8 @@ class _Keepalive:
         if conn is not None and conn.welcome.done() and not conn.closed.done():
             if client._loop.time() - conn.last_receive > client.dead_after:
                 log.info(
-                    "%s: nothing received for %.1f s; reconnecting",
-                    client.player_id,
-                    client.dead_after,
+                    "nothing received; reconnecting %s",
+                    fields(player=client.player_id, seconds=client.dead_after),
                 )
                 conn.error = TimeoutError(f"nothing received for {client.dead_after:g} s")
                 conn.abort()
@@ -941,7 +941,9 @@ class Client:
                 if _terminal(failure) or not self.reconnect:
                     self._finish(failure)
                     return
-                log.info("%s: connection lost (%s); resuming", self.player_id, failure)
+                log.info(
+                    "connection lost; resuming %s", fields(player=self.player_id, error=failure)
+                )
                 conn = await self._connector.establish(failure)
                 self.reconnects += 1
         except asyncio.CancelledError:

@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 
 from tickcast import wire
+from tickcast.logs import fields
 
 log = logging.getLogger("tickcast.room")
 
@@ -64,7 +65,9 @@ class DesyncJudge:
             minority = sorted(s for s, h in reports.items() if h != top)
         else:  # no majority: nobody can be called right
             minority = sorted(reports)
-        log.warning("desync in room %s at tick %d: slots %s", self.room, tick, minority)
+        log.warning(
+            "desync %s", fields(room=self.room, tick=tick, slots=",".join(map(str, minority)))
+        )
         self.found.append(wire.encode_desync(tick, minority))
 
     def expire(self, next_tick: int) -> None:

@@ -39,6 +39,7 @@ from tickcast.config import Config
 from tickcast.desync import DesyncJudge
 from tickcast.errors import JoinRefused
 from tickcast.history import TickHistory
+from tickcast.logs import fields
 from tickcast.outbox import Outbox, TickSource
 from tickcast.proto import pb
 from tickcast.security import InputGuard
@@ -490,7 +491,10 @@ class Room:
             grace = self.config.reconnect_grace
             for p in list(self.players.values()):
                 if p.member and p.membership is None and now - p.disconnected_at >= grace:
-                    log.info("room %s: player %s left (reconnect grace over)", self.name, p.id)
+                    log.info(
+                        "player left: reconnect grace over %s",
+                        fields(room=self.name, player=p.id),
+                    )
                     self._drop_membership(p)
         judge = self.desyncs
         if judge.active:

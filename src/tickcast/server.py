@@ -20,6 +20,7 @@ from typing import Protocol
 
 from tickcast.config import Config
 from tickcast.errors import UsageError
+from tickcast.logs import fields
 from tickcast.relay import Relay
 from tickcast.security import Admission
 from tickcast.stats import Histogram
@@ -115,10 +116,9 @@ class Server:
         for service in self.services:
             await service.start(self)
         log.info(
-            "listening on %s tick_rate=%d server_id=%s",
-            self.address,
-            self.config.tick_rate,
-            self.config.server_id,
+            "listening %s",
+            fields(address=self.address, tick_rate=self.config.tick_rate,
+                   server_id=self.config.server_id),
         )
 
     async def serve_forever(self) -> None:

@@ -115,7 +115,7 @@ async def test_failover_after_kill9_under_load(tmp_path: Path) -> None:
         for p in players:
             mine = [seq for slot, seq, _ in p.inputs_seen() if slot == p.slot]
             assert mine == sorted(set(mine))
-        assert "acquired room match" in b.log()
+        assert "acquired room room=match " in b.log()
         print(f"\nfailover after kill -9 (lease {LEASE} s): longest pause between two ticks "
               f"{longest_pause(players):.2f} s; first player resumed after "
               f"{first:.2f} s, all {len(players)} after {resumed:.2f} s; last tick before "
@@ -171,7 +171,7 @@ async def test_sigstop_past_the_lease_is_fenced(tmp_path: Path) -> None:
         _check_consistent(players, stream)
         numbers = sorted(stream)
         assert numbers == list(range(numbers[0], numbers[-1] + 1))
-        await wait_until(lambda: "dropped room duel" in a.log(), 10, "a to drop the room")
+        await wait_until(lambda: "dropped room room=duel " in a.log(), 10, "a to drop the room")
         pause = max(p.resumed_at[0] for p in players[:2]) - stopped_at
         print(f"\nSIGSTOP past the lease: epoch {before.split('|')[0]} -> {after.split('|')[0]}; "
               f"old owner dropped the room on SIGCONT; players back {pause:.2f} s after the stop; "
@@ -212,7 +212,7 @@ async def test_drain_hands_rooms_over_without_gap(tmp_path: Path, how: str) -> N
         async with redis_proc.client() as r:
             stream = dict(await stream_ticks(r, "lobby2"))
         _check_consistent(players, stream)
-        assert f"drained 1 room(s) to {b.address}" in a.log()
+        assert f"drained rooms rooms=1 to={b.address}" in a.log()
         assert all(k.reason == pb.REASON_REDIRECT for p in players for k in p.kicks)
         print(f"\ndrain ({how}): 1 room handed to b; longest pause between two ticks a player saw "
               f"{longest_pause(players):.3f} s; 0 gaps, 0 duplicates")
@@ -245,7 +245,7 @@ async def test_redis_restart_mid_match(tmp_path: Path, down: float) -> None:
         log = a.log()
         assert "Redis unreachable" in log and "Redis is back" in log
         if down > float(lease):
-            assert "dropped room rr" in log
+            assert "dropped room room=rr " in log
         print(f"\nRedis restart (AOF, lease {lease} s): down {up_at - down_at:.2f} s, ticks "
               f"went on after "
               f"{at_outage} with no gap and no duplicate; longest pause between two ticks "

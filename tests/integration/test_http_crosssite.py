@@ -140,7 +140,7 @@ async def test_refusals_are_counted_and_logged(caplog: pytest.LogCaptureFixture)
         counts = dict(re.findall(r'tickcast_http_refused_total\{reason="(\w+)"\} (\S+)', text))
         assert float(counts["host"]) == 3
         assert float(counts["origin"]) == 1 and float(counts["simple_request"]) == 1
-        host_lines = [r for r in caplog.records if "[host]" in r.getMessage()]
+        host_lines = [r for r in caplog.records if "reason=host " in r.getMessage()]
         assert len(host_lines) == 1  # a flood of one reason: one line per 10 s
         assert host_lines[0].levelname == "WARNING"
         assert "attacker.example" in host_lines[0].getMessage()

@@ -74,7 +74,7 @@ async def refused(http: HttpService, reason: str) -> int:
 
 
 def logged(caplog: pytest.LogCaptureFixture, reason: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records if f"[{reason}]" in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if f"reason={reason} " in r.getMessage()]
 
 
 async def test_a_slow_request_head_is_cut_and_the_honest_request_served(

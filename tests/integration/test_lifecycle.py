@@ -69,7 +69,7 @@ async def test_an_idle_server_makes_no_wakeups() -> None:
         assert fresh <= IDLE_SWITCHES
         assert after <= IDLE_SWITCHES
         assert active > 2 * IDLE_SWITCHES  # the measure does see a ticking server
-        assert server.logged("room r closed (empty)")
+        assert server.logged("room closed room=r why=empty")
     finally:
         server.signal(15)
         assert await server.wait() == 0

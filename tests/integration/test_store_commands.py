@@ -317,8 +317,8 @@ async def test_retention_while_serving_prunes_ended_matches_never_the_live_one(
             [kept] = reader.matches()
             numbers = [n for n, _ in iter_ticks(reader, kept.id)]
             assert kept.live and numbers == list(range(1, numbers[-1] + 1))
-            [short_id] = re.findall(r"room short: match (\d+) begins", caplog.text)
-            assert f"pruned 1 ended match(es): [{short_id}]" in caplog.text
+            [short_id] = re.findall(r"match begins room=short match=(\d+)", caplog.text)
+            assert f"pruned ended matches count=1 matches={short_id}" in caplog.text
             assert numbers[-1] >= wl.first_tick + 5
         finally:
             reader.close()

@@ -98,6 +98,6 @@ def test_refusals_are_all_counted_and_logged_once_per_period(
     assert refusals.counts == {"host": 501, "origin": 1}
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3
-    assert "[host]" in lines[0] and "198.51.100.1:4000" in lines[0]
-    assert "[origin]" in lines[1]
-    assert "and 499 more in the last 20 s" in lines[2]
+    assert "reason=host" in lines[0] and "peer=198.51.100.1:4000" in lines[0]
+    assert "reason=origin" in lines[1]
+    assert lines[2].endswith("unlogged=499 seconds=20")

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from tickcast.cluster.shared import Node
 from tickcast.cluster.stream import StreamLog
+from tickcast.logs import fields
 from tickcast.proto import pb
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Drain:
                         node.kick_to(s, "node draining", target, target_http)
                     else:
                         s.kick(pb.REASON_SERVER_SHUTDOWN, "node draining")
-        log.info("cluster: drained %d room(s) to %s", len(rooms), target or "(no other node)")
+        log.info("cluster: drained rooms %s", fields(rooms=len(rooms), to=target or None))
         return len(rooms)
 
     def then_close(self, server: Server | None) -> Callable[[], None]:

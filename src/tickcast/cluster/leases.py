@@ -21,6 +21,7 @@ from tickcast.cluster.mirror import Mirrors
 from tickcast.cluster.redis_store import lease_epoch
 from tickcast.cluster.shared import Node, Owned
 from tickcast.cluster.state import part_start, restore, restored_room
+from tickcast.logs import fields
 from tickcast.proto import pb
 from tickcast.room import Room
 
@@ -53,11 +54,9 @@ class Leases:
         node.rooms_acquired += 1
         node.relay.add_room(room)
         log.info(
-            "cluster: acquired room %s (epoch %d), restored at tick %d with %d member(s)",
-            name,
-            lease_epoch(lease),
-            state.last_tick,
-            room.members,
+            "cluster: acquired room %s",
+            fields(room=name, epoch=lease_epoch(lease), tick=state.last_tick,
+                   members=room.members),
         )
 
     def drop(self, name: str, why: str, reason: int = pb.REASON_REDIRECT) -> None:
@@ -68,7 +67,7 @@ class Leases:
         if owned is None:
             return
         node.rooms_dropped += 1
-        log.warning("cluster: dropped room %s: %s", name, why)
+        log.warning("cluster: dropped room %s", fields(room=name, why=why))
         if node.archive is not None:
             node.archive.end_part(owned.room, f"dropped: {why}")
         node.relay.remove_room(owned.room, f"dropped: {why}")

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from tickcast.cluster.shared import RETRY_SECONDS, Node
 from tickcast.config import Config
+from tickcast.logs import fields
 from tickcast.restore import RoomState
 from tickcast.room import FedRoom, Room
 
@@ -67,7 +68,7 @@ class Mirrors:
         node.relay.add_room(mirror)
         task = loop.create_task(self._follow(mirror), name=f"tickcast-mirror-{name}")
         self.mirrors[name] = (mirror, task)
-        log.info("cluster: mirroring room %s for spectators from tick %d", name, mirror.sent)
+        log.info("cluster: mirroring room for spectators %s", fields(room=name, tick=mirror.sent))
 
     async def _follow(self, mirror: MirrorRoom) -> None:
         """Feed a mirror from its stream until the relay drops it."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tickcast.cluster.redis_store import RedisStore
 from tickcast.config import Config
 from tickcast.errors import UsageError
+from tickcast.logs import fields
 from tickcast.proto import pb
 from tickcast.room import Room
 
@@ -83,8 +84,8 @@ class Node:
             if self.config.host in ("0.0.0.0", "::", ""):
                 log.warning(
                     "cluster: listening on all addresses without --advertise: other nodes "
-                    "will redirect clients to %s, which they cannot reach",
-                    self.address,
+                    "will redirect clients to an address they cannot reach %s",
+                    fields(address=self.address),
                 )
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -100,17 +101,15 @@ class Node:
         if self.outage_since is None:
             self.outage_since = time.monotonic()
             log.error(
-                "cluster: Redis unreachable (%s: %s); %d owned room(s) paused until it is back",
-                what,
-                exc,
-                len(self.owned),
+                "cluster: Redis unreachable; owned rooms paused until it is back %s",
+                fields(during=what, error=exc, rooms=len(self.owned)),
             )
 
     def redis_ok(self) -> None:
         if self.outage_since is not None:
             log.warning(
-                "cluster: Redis is back after %.2f s; rooms resume",
-                time.monotonic() - self.outage_since,
+                "cluster: Redis is back; rooms resume %s",
+                fields(outage_seconds=time.monotonic() - self.outage_since),
             )
             self.outage_since = None
 
@@ -126,8 +125,8 @@ class Node:
             self._http_address = f"{host}:{self.http.port}"
             if self.config.http_host in ("0.0.0.0", "::", ""):
                 log.warning("cluster: HTTP on all addresses without --advertise-http: "
-                            "other nodes will redirect WebSocket clients to %s",
-                            self._http_address)
+                            "other nodes will redirect WebSocket clients there %s",
+                            fields(address=self._http_address))
         return self._http_address
 
     def kick_to(self, session: Session, detail: str, address: str, http: str) -> None:

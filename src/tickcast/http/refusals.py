@@ -15,6 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from tickcast.logs import fields
+
 log = logging.getLogger("tickcast.http")
 
 REASONS: dict[str, tuple[int, str]] = {
@@ -66,6 +68,7 @@ class Refusals:
             return
         self._logged_at[reason] = now
         unlogged = self._unlogged.pop(reason, 0)
-        more = f" (and {unlogged} more in the last {now - last:.0f} s)" if unlogged and last else ""
+        more = {"unlogged": unlogged, "seconds": round(now - last)} if unlogged and last else {}
         level = REASONS.get(reason, (logging.WARNING, ""))[0]
-        log.log(level, "http refused %s: %s [%s]%s", peer or "?", detail, reason, more)
+        log.log(level, "http refused %s", fields(reason=reason, peer=peer or None, detail=detail,
+                                                  **more))

@@ -29,6 +29,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from tickcast import wire
 from tickcast.http import appkeys as keys
+from tickcast.logs import CONNECTIONS, fields
 from tickcast.proto import pb
 from tickcast.session import Session, SessionState
 from tickcast.transports.base import Connection, format_peer
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from tickcast.server import Server
 
 log = logging.getLogger("tickcast.ws")
+conn_log = logging.getLogger(CONNECTIONS)
 
 CLOSE_CODES: dict[int, int] = {
     pb.REASON_UNSPECIFIED: WSCloseCode.OK,  # Leave, or kicked by an operator
@@ -245,7 +247,10 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     server = request.app[keys.SERVER]
     allowed = request.app[keys.WS_ORIGINS]
     if not origin_allowed(request.headers.get("Origin"), allowed):
-        log.info("refused ws from %s: origin %s", request.remote, request.headers.get("Origin"))
+        conn_log.info(
+            "refused ws: origin not allowed %s",
+            fields(peer=request.remote, origin=request.headers.get("Origin")),
+        )
         raise web.HTTPForbidden(text="origin not allowed\n")
     # --max-connections and --max-connections-per-host count WebSocket connections
     # too, before a session exists: a refusal is TCP's Kick, then a close frame

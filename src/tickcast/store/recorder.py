@@ -53,6 +53,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 
 from tickcast.config import Config
 from tickcast.errors import reason_name
+from tickcast.logs import fields
 from tickcast.proto import pb
 from tickcast.restore import replay_ticks
 from tickcast.room import Room, TickRecord
@@ -260,12 +261,12 @@ class LogWriter:
             await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout)
             if thread.is_alive():
                 log.error(
-                    "tick log: the writer did not finish within %.1f s (a stalled disk?); "
-                    "leaving it", timeout or 0.0,
+                    "tick log: the writer did not finish in time (a stalled disk?); "
+                    "leaving it %s", fields(seconds=timeout or 0.0),
                 )
                 return
             self._thread = None
-            log.info("tick log: %s", self.summary())
+            log.info("tick log closed %s", fields(summary=self.summary()))
         for lg in {id(x): x for x in (self.reader, self.log) if x is not None}.values():
             lg.close()
         self.log = self.reader = None
@@ -340,7 +341,7 @@ class LogWriter:
         if backlog > self.max_backlog:
             self.max_backlog = backlog
             if backlog == self.config.tick_rate:
-                log.warning("tick log is a second behind (%d cycles queued)", backlog)
+                log.warning("tick log is a second behind %s", fields(cycles_queued=backlog))
         self._queue.put(_Queued(cycle, produced, now))
 
     def _begin(
@@ -356,8 +357,8 @@ class LogWriter:
                 match_key, first_tick, base_chain,
             )
         )
-        what = f"part of match {match_key} from tick {first_tick}" if match_key else "match"
-        log.info("room %s: %s %d begins", room.name, what, match_id)
+        part = {"cluster_match": match_key, "from_tick": first_tick} if match_key else {}
+        log.info("match begins %s", fields(room=room.name, match=match_id, **part))
         return match_id
 
     def _delivered(
@@ -380,10 +381,9 @@ class LogWriter:
             for room in self._matches:
                 room.archive = None  # the log misses ticks from here on: the ring only
             log.error(
-                "tick log %s: write failed (%s); relaying goes on WITHOUT recording until "
-                "a restart: free disk space or fix the data dir, then restart",
-                self.describe(),
-                error,
+                "tick log: write failed; relaying goes on WITHOUT recording until a restart: "
+                "free disk space or fix the data dir, then restart %s",
+                fields(log=self.describe(), error=error),
             )
         relay = self._relay
         if relay is None:
@@ -445,7 +445,7 @@ class LogWriter:
             try:
                 self._prune()
             except Exception as exc:  # pruning is housekeeping: never fatal
-                log.warning("tick log pruning failed: %s", exc)
+                log.warning("tick log pruning failed %s", fields(error=exc))
 
     def _prune(self) -> None:
         assert self.log is not None
@@ -456,7 +456,10 @@ class LogWriter:
         older = time.time() - cfg.retention_days * 86400 if cfg.retention_days else None
         deleted = self.log.prune(older, cfg.max_data_bytes or None)
         if deleted:
-            log.info("tick log: pruned %d ended match(es): %s", len(deleted), deleted)
+            log.info(
+                "tick log: pruned ended matches %s",
+                fields(count=len(deleted), matches=",".join(map(str, deleted))),
+            )
 
 
 class Recorder(LogWriter):
@@ -478,7 +481,7 @@ class Recorder(LogWriter):
             sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
         self._start_writer()
         if restored:
-            log.info("restored %d room(s) from %s", restored, self.describe())
+            log.info("restored rooms %s", fields(rooms=restored, log=self.describe()))
 
     def record(self, produced: TickCycle) -> None:
         """Relay.recorder: queue one cycle; its ticks are delivered after the commit."""
@@ -544,12 +547,9 @@ class Recorder(LogWriter):
                 state = replay_ticks(iter_ticks(self.reader, match.id), self.config.history_ticks)
             except Exception as exc:  # a frame that does not decode: not restorable
                 log.error(
-                    "match %d (room %s) cannot be restored: %s; it is ended, its ticks are "
-                    "kept (check them with `tickcast verify %d`)",
-                    match.id,
-                    match.room,
-                    exc,
-                    match.id,
+                    "match cannot be restored; it is ended, its ticks are kept (check them "
+                    "with `tickcast verify MATCH`) %s",
+                    fields(match=match.id, room=match.room, error=exc),
                 )
                 ends.append(MatchEnd(match.id, time.time(), "unreadable at restart"))
                 continue
@@ -563,13 +563,9 @@ class Recorder(LogWriter):
             relay.add_room(room)
             restored += 1
             log.info(
-                "restored room %s (match %d) at tick %d with %d member(s); they have %g s "
-                "to come back",
-                match.room,
-                match.id,
-                last,
-                members,
-                self.config.reconnect_grace,
+                "restored room; its members have the reconnect grace to come back %s",
+                fields(room=match.room, match=match.id, tick=last, members=members,
+                       grace_seconds=self.config.reconnect_grace),
             )
         if ends:
             self.log.write_cycle(Cycle(ends=ends))
@@ -650,7 +646,10 @@ class MatchArchive(LogWriter):
         ends = [MatchEnd(m.id, now, "interrupted") for m in self.log.matches() if m.live]
         if ends:
             self.log.write_cycle(Cycle(ends=ends))
-            log.info("tick log: %d part(s) left open by a crash ended as interrupted", len(ends))
+            log.info(
+                "tick log: parts left open by a crash ended as interrupted %s",
+                fields(parts=len(ends)),
+            )
 
 
 def _lock_data_dir(data_dir: str) -> IO[str]:

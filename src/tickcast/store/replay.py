@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from tickcast.config import Config
 from tickcast.errors import JoinRefused
+from tickcast.logs import fields
 from tickcast.proto import pb
 from tickcast.restore import RoomState
 from tickcast.room import FedRoom
@@ -86,7 +87,7 @@ class ReplayService:
                 await asyncio.sleep(delay)
             room.play(number, frame)
         room.close(pb.REASON_ROOM_CLOSED, "replay finished")
-        log.info("replay of match %d finished at tick %d", self.match.id, room.sent)
+        log.info("replay finished %s", fields(match=self.match.id, tick=room.sent))
         self.finished.set()
 
     def close(self) -> None:

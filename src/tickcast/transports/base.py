@@ -27,6 +27,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
+from tickcast.logs import CONNECTIONS, fields
 from tickcast.outbox import CATCHUP_CHUNK_BYTES
 from tickcast.session import Session, SessionState
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from tickcast.server import Server
 
 log = logging.getLogger("tickcast.transport")
+conn_log = logging.getLogger(CONNECTIONS)
 
 
 def format_peer(addr: object) -> str:
@@ -87,7 +89,7 @@ class Connection:
     def open_session(self, peer: str) -> Session:
         """Register the connection and open its session (a Kick at once if the
         server is shutting down), with a timer at its handshake deadline."""
-        log.info("accepted %s:%s", self.kind, peer)
+        conn_log.info("accepted %s", fields(conn=f"{self.kind}:{peer}"))
         self.server.connection_opened(self)
         self._opened = True
         self.session = session = self.server.relay.open_session(
