@@ -19,6 +19,7 @@ from typing import Protocol
 from tickcast.auth import Authenticator
 from tickcast.config import Config
 from tickcast.errors import JoinRefused, reason_name
+from tickcast.logs import fields
 from tickcast.outbox import Outbox, Sink
 from tickcast.proto import pb
 from tickcast.room import Room, TickRecord
@@ -105,7 +106,12 @@ class Relay:
         self.bytes_received_closed: Counter[str] = Counter()  # by transport
         self.bytes_sent_closed: Counter[str] = Counter()
         self.frames_sent_closed: Counter[str] = Counter()
-        self.kicks: Counter[int] = Counter()  # by reason, Leave as REASON_UNSPECIFIED
+        self.kicks: Counter[int] = Counter()  # by reason; a Leave is not a kick:
+        self.leaves = 0  # connections that ended with the client's Leave
+        self.connections_opened: Counter[str] = Counter()  # sessions, by transport
+        self.connections_closed: Counter[str] = Counter()
+        self.rooms_opened = 0
+        self.rooms_closed = 0
         self.fanout_seconds = Histogram()
         self.tick_seconds = Histogram()  # one cycle: sequencing + encoding + fan-out
         self.recorder: CycleRecorder | None = None
@@ -132,6 +138,7 @@ class Relay:
         )
         session.recv_guard = receive_guard(cfg, now)
         self.sessions.add(session)
+        self.connections_opened[transport] += 1
         if self.closing:
             session.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
         return session
@@ -161,7 +168,8 @@ class Relay:
             return
         if created:
             self._rooms[hello.room] = room
-            log.info("room %s opened", room.name)
+            self.rooms_opened += 1
+            log.info("room opened %s", fields(room=room.name))
         if not was_ticking and room.members > 0 and self._on_ticking is not None:
             self._on_ticking()
 
@@ -182,7 +190,10 @@ class Relay:
         stats = session.outbox.statistics()
         self.bytes_sent_closed[t] += stats.bytes_sent
         self.frames_sent_closed[t] += stats.frames_sent
-        if session.end_reason >= 0:
+        self.connections_closed[t] += 1
+        if session.left:
+            self.leaves += 1
+        elif session.end_reason >= 0:
             self.kicks[session.end_reason] += 1
 
     # ------------------------------------------------------------ time
@@ -231,7 +242,7 @@ class Relay:
                 if record is not None:
                     records.append(record)
             except Exception:
-                log.exception("room %s failed to produce a tick", name)
+                log.exception("room failed to produce a tick %s", fields(room=name))
                 failed.append(name)
                 continue
             if not room.members and not room.spectators:  # room.empty, inline
@@ -262,7 +273,7 @@ class Relay:
                 except Exception:
                     # containment: a bug in one room closes that room, not the ticker
                     room = record.room
-                    log.exception("room %s failed to deliver a tick", room.name)
+                    log.exception("room failed to deliver a tick %s", fields(room=room.name))
                     self.close_room(room.name, detail="room closed after an internal error")
             self.fanout_seconds.observe(perf_counter() - start)
         self.tick_seconds.observe(cycle.produce_seconds + perf_counter() - start)
@@ -283,6 +294,7 @@ class Relay:
         """Add a room built elsewhere (restored from a tick log, a replay, a room a
         cluster node took over or mirrors); the ticker starts if it has members."""
         self._rooms[room.name] = room
+        self.rooms_opened += 1
         if room.members and self._on_ticking is not None:
             self._on_ticking()
 
@@ -293,8 +305,9 @@ class Relay:
         if self._rooms.get(room.name) is not room:
             return False
         del self._rooms[room.name]
+        self.rooms_closed += 1
         self.inputs_of_closed_rooms += room.inputs_sequenced
-        log.info("room %s closed (%s)", room.name, why)
+        log.info("room closed %s", fields(room=room.name, why=why))
         return True
 
     def close_room(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tickcast import wire
 from tickcast.errors import KickError, RemoteProtocolError, SlowConsumer, reason_name
+from tickcast.logs import CONNECTIONS, fields
 from tickcast.outbox import Outbox
 from tickcast.proto import pb
 from tickcast.security import ReceiveGuard, check_name
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from tickcast.room import Membership, Player, Room
 
 log = logging.getLogger("tickcast.session")
+conn_log = logging.getLogger(CONNECTIONS)
 
 PROTOCOL_VERSION = 1
 DEFAULT_ROOM = "lobby"
@@ -92,6 +94,7 @@ class Session:
         "max_name_bytes",
         "close_detail",
         "held",
+        "left",
     )
 
     def __init__(
@@ -124,6 +127,7 @@ class Session:
         self.recv_guard: ReceiveGuard | None = None  # bytes/s limit, set by the relay
         self.max_name_bytes = max_name_bytes
         self.close_detail = ""  # with end_reason: why we ended it (a tick log records kicks)
+        self.left = False  # the client sent Leave (its end_reason is UNSPECIFIED then)
         # frames that arrive while the host places the Hello elsewhere (a cluster
         # asks Redis who owns the room): None = not holding; see `hold`
         self.held: list[bytes] | None = None
@@ -198,7 +202,10 @@ class Session:
     def internal_error(self) -> None:
         """A bug met while handling this connection's input: it ends this
         connection only, with a logged traceback (containment)."""
-        log.exception("internal error handling %r", self)
+        log.exception(
+            "internal error handling a connection %s",
+            fields(conn=f"{self.transport}:{self.peer}", player=self.player_id or None),
+        )
         self.kick(pb.REASON_UNSPECIFIED, "internal server error")
 
     def _handle(self, body: bytes, now: float) -> None:
@@ -288,18 +295,16 @@ class Session:
         self.state = SessionState.JOINED
         self.membership = membership
         player = membership.player
-        log.info(
-            "welcomed %s:%s player=%s room=%s%s slot=%d",
-            self.transport,
-            self.peer,
-            self.player_id,
-            membership.room.name,
-            "" if player else " spectator",
-            player.slot if player else 0,
+        place: dict[str, object] = {"slot": player.slot} if player else {"spectator": True}
+        conn_log.info(
+            "welcomed %s",
+            fields(conn=f"{self.transport}:{self.peer}", player=self.player_id,
+                   room=membership.room.name, **place),
         )
 
     def leave(self) -> None:
         """The client sent Leave: its membership ends at the open tick, then it is closed."""
+        self.left = True  # counted as a leave, not as a kick (tickcast_leaves_total)
         m = self.membership
         if m is not None and m.active:
             m.room.leave(m)
@@ -314,11 +319,11 @@ class Session:
     def evict(self, error: KickError) -> None:
         """Cut the connection now: queued output is dropped (a slow consumer's
         queue is the problem)."""
-        note = ""
+        unsent: dict[str, object] = {}
         if isinstance(error, SlowConsumer):
             stats = error.statistics
-            note = f" ({stats.buffered_bytes} bytes, {stats.frames_behind} frames unsent)"
-        self._end(error.reason, error.detail, abort=True, note=note)
+            unsent = {"unsent_bytes": stats.buffered_bytes, "unsent_frames": stats.frames_behind}
+        self._end(error.reason, error.detail, abort=True, unsent=unsent)
 
     def fell_behind(self) -> None:
         """The outbox is over its budget, or its catch-up lost the ticks it needs:
@@ -327,7 +332,13 @@ class Session:
         self.evict(SlowConsumer(outbox.statistics(), catching_up=outbox.catching_up))
 
     def _end(
-        self, reason: int, detail: str, *, abort: bool, redirect: str = "", note: str = ""
+        self,
+        reason: int,
+        detail: str,
+        *,
+        abort: bool,
+        redirect: str = "",
+        unsent: dict[str, object] | None = None,
     ) -> None:
         if self.state is SessionState.CLOSED:
             return
@@ -337,15 +348,11 @@ class Session:
         if room is not None:
             assert self.membership is not None
             room.detach(self.membership)
-        log.info(
-            "kicked %s:%s player=%s room=%s reason=%s detail=%s%s",
-            self.transport,
-            self.peer,
-            self.player_id or "-",
-            room.name if room else "-",
-            reason_name(reason),
-            detail,
-            note,
+        conn_log.info(
+            "kicked %s",
+            fields(conn=f"{self.transport}:{self.peer}", player=self.player_id or None,
+                   room=self.membership.room.name if self.membership is not None else None,
+                   reason=reason_name(reason), detail=detail, **(unsent or {})),
         )
         self.close_detail = detail
         frame = wire.kick_frame(reason, detail, redirect)
@@ -367,8 +374,9 @@ class Session:
                 room.detach(self.membership)
             self.host.session_closed(self)
         self.outbox.sink_lost()
-        log.info(
-            "closed %s:%s player=%s", self.transport, self.peer, self.player_id or "-"
+        conn_log.info(
+            "closed %s",
+            fields(conn=f"{self.transport}:{self.peer}", player=self.player_id or None),
         )
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
-from support import RawClient, hello_frame
+from support import RawClient, client_frame, expect_final_kick, hello_frame
 from support import test_config as make_config  # not test_*: pytest would collect it
 from test_store_server import FullDiskLog, GatedLog
 from ws_support import WsClient, http_server
 
 from tickcast.http import HttpService
+from tickcast.proto import pb
 from tickcast.server import Server
 from tickcast.store import Recorder
 
@@ -22,7 +25,11 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 FAMILIES = {
     "tickcast_build_info": "gauge",
     "tickcast_connections": "gauge",
+    "tickcast_connections_opened": "counter",
+    "tickcast_connections_closed": "counter",
     "tickcast_rooms": "gauge",
+    "tickcast_rooms_opened": "counter",
+    "tickcast_rooms_closed": "counter",
     "tickcast_members": "gauge",
     "tickcast_members_disconnected": "gauge",
     "tickcast_spectators": "gauge",
@@ -32,6 +39,7 @@ FAMILIES = {
     "tickcast_sent_bytes": "counter",
     "tickcast_sent_frames": "counter",
     "tickcast_kicks": "counter",
+    "tickcast_leaves": "counter",
     "tickcast_ticks_late": "counter",
     "tickcast_wakeups": "counter",
     "tickcast_tick_duration_seconds": "histogram",
@@ -40,8 +48,10 @@ FAMILIES = {
     # a gauge histogram: the text format has no such type and says histogram
     # (with _gcount/_gsum); OpenMetrics says gaugehistogram (see below)
     "tickcast_outbound_queue_bytes": "histogram",
-    "tickcast_uptime_seconds": "gauge",
+    "tickcast_http_requests": "counter",
+    "tickcast_http_request_duration_seconds": "histogram",
     "process_cpu_seconds": "counter",
+    "process_start_time_seconds": "gauge",  # the server's age (no tickcast_uptime_seconds)
 }
 
 
@@ -76,6 +86,7 @@ async def test_every_metric_appears_and_moves() -> None:
         types, before = await scrape(http)
         for name, kind in FAMILIES.items():
             assert types.get(name) == kind, f"{name}: {types.get(name)}"
+        assert "tickcast_uptime_seconds" not in types  # process_start_time_seconds says it
         assert v(before, "tickcast_ticks_total") == 0
         assert v(before, "tickcast_connections", transport="ws", state="joined") == 0
 
@@ -105,6 +116,8 @@ async def test_every_metric_appears_and_moves() -> None:
         assert v(during, "tickcast_outbound_queue_bytes_gcount") == 3
         assert v(during, "tickcast_outbound_queue_max_bytes") >= 0
 
+        tcp.send(client_frame(leave=pb.Leave()))  # a Leave: counted apart from kicks
+        await expect_final_kick(tcp)
         await tcp.close()
         await ws.close()
         await spec.close()
@@ -127,7 +140,6 @@ async def test_every_metric_appears_and_moves() -> None:
             "tickcast_tick_duration_seconds_count",
             "tickcast_tick_duration_seconds_sum",
             "tickcast_fanout_duration_seconds_count",
-            "tickcast_uptime_seconds",
         ):
             assert v(after, name) > v(before, name), name
         for t in ("tcp", "ws"):
@@ -144,9 +156,55 @@ async def test_every_metric_appears_and_moves() -> None:
         assert v(after, "tickcast_inputs_total") >= 2
         assert v(after, "tickcast_kicks_total", reason="PROTOCOL_ERROR") == 1
         assert v(after, "tickcast_kicks_total", reason="SLOW_CONSUMER") == 0
+        # the Leave is a leave, not a kick: a healthy server does not look like it kicks
+        assert v(after, "tickcast_leaves_total") == 1
+        assert v(after, "tickcast_kicks_total", reason="UNSPECIFIED") == 0
+        for t, n in (("tcp", 1), ("ws", 3)):
+            assert v(before, "tickcast_connections_opened_total", transport=t) == 0
+            assert v(after, "tickcast_connections_opened_total", transport=t) == n, t
+            assert v(after, "tickcast_connections_closed_total", transport=t) == n, t
+        assert v(before, "tickcast_rooms_opened_total") == 0
+        assert v(after, "tickcast_rooms_opened_total") == 1
+        # the scrapes themselves, and the WebSockets once they ended (101)
+        assert v(after, "tickcast_http_requests_total", route="/metrics", method="GET",
+                 status="200") >= 3
+        assert v(after, "tickcast_http_requests_total", route="/ws", method="GET",
+                 status="101") == 3
+        assert v(after, "tickcast_http_request_duration_seconds_count", route="/metrics") >= 2
+        assert ("tickcast_http_request_duration_seconds_count", (("route", "/ws"),)) not in after
         assert v(after, "tickcast_tick_duration_seconds_bucket", le="+Inf") == v(
             after, "tickcast_tick_duration_seconds_count"
         )
+
+
+async def test_http_request_labels_stay_bounded_whatever_the_paths() -> None:
+    """Route templates, never the paths clients choose: 40 room names and 40 unknown
+    paths make one series each, not 80."""
+    async with http_server() as (server, http):
+        headers = {"X-Tickcast-Admin": "1"}
+        async with aiohttp.ClientSession() as s:
+            for i in range(40):
+                async with s.get(f"{http.address}/api/rooms/room-{i}") as r:
+                    assert r.status == 404
+                async with s.get(f"{http.address}/nothing/here/{i}") as r:
+                    assert r.status == 404
+                async with s.request("PROPFIND", f"{http.address}/dav-{i}") as r:
+                    assert r.status in (404, 405)
+            async with s.delete(f"{http.address}/api/rooms/none", headers=headers) as r:
+                assert r.status == 404
+        _, samples = await scrape(http)
+    series = {labels for (name, labels) in samples if name == "tickcast_http_requests_total"}
+    routes = {dict(labels)["route"] for labels in series}
+    assert routes == {"/api/rooms/{room}", "unmatched"}, routes
+    assert v(samples, "tickcast_http_requests_total", route="/api/rooms/{room}", method="GET",
+             status="404") == 40
+    assert v(samples, "tickcast_http_requests_total", route="/api/rooms/{room}",
+             method="DELETE", status="404") == 1
+    assert v(samples, "tickcast_http_requests_total", route="unmatched", method="GET",
+             status="404") == 40
+    other = {labels for labels in series if dict(labels)["method"] == "other"}
+    assert len(other) == 1 and sum(samples[("tickcast_http_requests_total", o)]
+                                   for o in other) == 40
 
 
 async def test_outbound_queue_depth_moves_with_a_reader_that_stops() -> None:
@@ -268,3 +326,22 @@ async def test_the_tick_log_writer_lag_and_writability() -> None:
         disk.gate.set()
         server.close()
         await asyncio.wait_for(server.wait_closed(), 15)
+
+
+async def test_the_operations_doc_lists_every_metric_and_no_other() -> None:
+    """docs/operations.md's table names each `tickcast_*` family /metrics has (the
+    tick log's and the cluster's, which need those parts running, excepted)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    table = doc.split("## Metrics", 1)[1].split("\n\n", 3)[2]
+    documented = set()
+    for row in table.splitlines():
+        cell = row.split("|")[1] if row.startswith("| `") else ""
+        documented |= {n.removesuffix("_total") for n in re.findall(r"`(tickcast_\w+)`", cell)}
+    async with http_server() as (_, http):
+        types, _ = await scrape(http)
+    # (the text parser reads a gauge histogram's _gcount and _gsum as families of their own)
+    exposed = {re.sub(r"_g(count|sum)$", "", n) for n in types if n.startswith("tickcast_")}
+    assert exposed <= documented, exposed - documented
+    elsewhere = {n for n in documented if n.startswith(("tickcast_log_", "tickcast_cluster_"))}
+    assert documented - elsewhere <= exposed, (documented - elsewhere) - exposed
+    assert "tickcast_uptime_seconds" not in documented

@@ -10,7 +10,6 @@ when it closed, so every `_total` only ever grows.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from tickcast import __version__
 from tickcast.errors import reason_name
 from tickcast.http.connections import HttpConnections, State
 from tickcast.http.refusals import REASONS, Refusals
+from tickcast.http.requests import RequestStats
 from tickcast.proto import pb
 from tickcast.session import SessionState
 from tickcast.stats import Histogram
@@ -48,6 +48,14 @@ ExtraMetrics = Callable[[], Iterator[Metric]]
 """A hook for other parts (the tick log writer's lag, ...) to add metrics."""
 
 
+def _per_transport(name: str, doc: str, counts: Counter[str]) -> CounterMetricFamily:
+    """A counter by transport, with a zero for each transport not seen yet."""
+    fam = CounterMetricFamily(name, doc, labels=["transport"])
+    for t in sorted(set(TRANSPORTS) | set(counts)):
+        fam.add_metric([t], counts[t])
+    return fam
+
+
 def _histogram(name: str, doc: str, h: Histogram) -> HistogramMetricFamily:
     return HistogramMetricFamily(name, doc, buckets=h.cumulative(), sum_value=h.sum)
 
@@ -58,7 +66,6 @@ class TickcastCollector(Collector):
     def __init__(self, server: Server, extra: list[ExtraMetrics] | None = None) -> None:
         self.server = server
         self.extra: list[ExtraMetrics] = extra if extra is not None else []
-        self.started = time.time()
 
     def collect(self) -> Iterator[Metric]:
         server = self.server
@@ -87,6 +94,14 @@ class TickcastCollector(Collector):
             for st in STATES:
                 g.add_metric([t, st], conns[(t, st)])
         yield g
+        yield _per_transport(
+            "tickcast_connections_opened", "client connections opened (admitted: a session "
+            "began)", relay.connections_opened,
+        )
+        yield _per_transport(
+            "tickcast_connections_closed", "client connections closed, for any reason",
+            relay.connections_closed,
+        )
         yield from self._bytes(received, sent, frames)
         yield GaugeMetricFamily(
             "tickcast_outbound_queue_max_bytes",
@@ -107,6 +122,14 @@ class TickcastCollector(Collector):
         # ---- rooms
         rooms = list(relay.rooms.values())
         yield GaugeMetricFamily("tickcast_rooms", "open rooms", value=len(rooms))
+        yield CounterMetricFamily(
+            "tickcast_rooms_opened", "rooms opened (by a first Hello, a restore, a takeover)",
+            value=relay.rooms_opened,
+        )
+        yield CounterMetricFamily(
+            "tickcast_rooms_closed", "rooms closed (emptied, closed by an operator, moved)",
+            value=relay.rooms_closed,
+        )
         yield GaugeMetricFamily(
             "tickcast_members", "room members (players, connected or within their reconnect grace)",
             value=sum(r.members for r in rooms),
@@ -130,11 +153,15 @@ class TickcastCollector(Collector):
         )
         kicks = CounterMetricFamily(
             "tickcast_kicks", "connections ended by the server with a Kick, by reason "
-            "(UNSPECIFIED: Leave or an operator's kick)", labels=["reason"],
+            "(UNSPECIFIED: an operator's kick or an internal error; a Leave is not a kick)",
+            labels=["reason"],
         )
         for reason in sorted(set(pb.Reason.values()) | set(relay.kicks)):
             kicks.add_metric([reason_name(reason)], relay.kicks[reason])
         yield kicks
+        yield CounterMetricFamily(
+            "tickcast_leaves", "connections the client ended with Leave", value=relay.leaves
+        )
         yield CounterMetricFamily(
             "tickcast_ticks_late", "times the ticker fell too far behind and reset its phase",
             value=server.ticks_late,
@@ -156,10 +183,6 @@ class TickcastCollector(Collector):
             "fan-out of one tick cycle's frames to every connection",
             relay.fanout_seconds,
         )
-        yield GaugeMetricFamily(
-            "tickcast_uptime_seconds", "seconds since the HTTP side started",
-            value=time.time() - self.started,
-        )
         for extra in self.extra:
             yield from extra()
 
@@ -173,16 +196,33 @@ class TickcastCollector(Collector):
              "length prefix included)", sent),
             ("tickcast_sent_frames", "protocol messages sent to clients", frames),
         ):
-            fam = CounterMetricFamily(name, doc, labels=["transport"])
-            for t in sorted(set(TRANSPORTS) | set(counts)):
-                fam.add_metric([t], counts[t])
-            yield fam
+            yield _per_transport(name, doc, counts)
 
 
-def http_metrics(conns: HttpConnections, refusals: Refusals) -> ExtraMetrics:
-    """The HTTP side's own metrics: what it refused, and its connections."""
+def http_metrics(
+    conns: HttpConnections, refusals: Refusals, requests: RequestStats
+) -> ExtraMetrics:
+    """The HTTP side's own metrics: its requests, what it refused, its connections."""
 
     def collect() -> Iterator[Metric]:
+        counted = CounterMetricFamily(
+            "tickcast_http_requests",
+            "HTTP requests answered, by route template, method and status (the WebSocket "
+            "and the dashboard feed when they end)",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), n in sorted(requests.counts.items()):
+            counted.add_metric([route, method, str(status)], n)
+        yield counted
+        timed = HistogramMetricFamily(
+            "tickcast_http_request_duration_seconds",
+            "time from a request's head to its response's end, by route template (not the "
+            "WebSocket and the dashboard feed)",
+            labels=["route"],
+        )
+        for route, h in sorted(requests.durations.items()):
+            timed.add_metric([route], h.cumulative(), h.sum)
+        yield timed
         refused = CounterMetricFamily(
             "tickcast_http_refused",
             "HTTP requests and connections refused, by reason (docs/security.md lists them)",

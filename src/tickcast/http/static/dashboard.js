@@ -116,7 +116,7 @@ function render(s) {
   $("kicks").tBodies[0].replaceChildren(...(kicks.length
     ? kicks.map(([reason, n]) => {
       const tr = document.createElement("tr");
-      tr.append(cell(reason === "UNSPECIFIED" ? "UNSPECIFIED (Leave, operator)" : reason), cell(String(n), "num"));
+      tr.append(cell(reason === "UNSPECIFIED" ? "UNSPECIFIED (operator, internal error)" : reason), cell(String(n), "num"));
       return tr;
     })
     : [(() => { const tr = document.createElement("tr"); tr.append(cell("none", "muted")); return tr; })()]));
