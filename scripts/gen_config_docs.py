@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tickcast.config import Config
+from tickcast.config import RELOADABLE, Config
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED FLAG TABLE (scripts/gen_config_docs.py) -->"
@@ -91,6 +91,8 @@ def render_table() -> str:
     for f in dataclasses.fields(Config):
         env = "TICKCAST_" + f.name.upper()
         meaning = _cell(str(f.metadata.get("help", "")))
+        if f.name in RELOADABLE:
+            meaning += " (reloaded by SIGHUP)"
         rows.append(
             f"| {flag_cell(f)} | `{env}` | {type_name(f)} | {format_default(f)} | {meaning} |"
         )

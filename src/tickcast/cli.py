@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import importlib.util
 import logging
@@ -27,12 +28,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from tickcast import __version__
 from tickcast.config import Config, parse_value
-from tickcast.errors import ConfigError
+from tickcast.errors import ConfigError, ListenError
+from tickcast.logs import fields, setup_logging
 
 if TYPE_CHECKING:
     from tickcast.cluster import ClusterService
     from tickcast.http import HttpService
-    from tickcast.server import Service
+    from tickcast.reload import Reloaded
+    from tickcast.server import Server, Service
+    from tickcast.systemd import Notifier
+
+log = logging.getLogger("tickcast.cli")
 
 Command = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
@@ -76,12 +82,13 @@ def subcommands() -> list[Subcommand]:
         Subcommand("replay", store.replay_args, store.cmd_replay),
         Subcommand("migrate", store.migrate_args, store.cmd_migrate),
         Subcommand("drain", cluster.drain_args, cluster.cmd_drain, extra="cluster"),
+        Subcommand("reload", reload_args, cmd_reload, extra=""),
     ]
 
 
 def missing_extra(extra: str) -> str | None:
-    """The first module of `extra` that is not installed, or None."""
-    for module in EXTRAS[extra]:
+    """The first module of `extra` that is not installed, or None ("": the SDK's own)."""
+    for module in EXTRAS.get(extra, ()):
         if importlib.util.find_spec(module) is None:
             return module
     return None
@@ -109,14 +116,6 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 # ---------------------------------------------------------------- serve
 
 
@@ -140,6 +139,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
+    """The Config of `serve`'s flags over the environment over the config file."""
     overrides: dict[str, Any] = {}
     for f in dataclasses.fields(Config):
         raw = getattr(args, f.name, None)
@@ -147,14 +147,17 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             overrides[f.name] = raw
         elif raw is not None:
             overrides[f.name] = parse_value(f, raw)
-    return Config.from_env(dict(os.environ) if environ is None else environ, **overrides)
+    return Config.from_sources(
+        environ=dict(os.environ) if environ is None else environ, overrides=overrides
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the relay server."""
     config: Config = args.config
-    setup_logging(config.log_level)
-    return run_async(serve(config))
+    setup_logging(config.log_level, config.log_format, config.log_connections)
+    environ = dict(os.environ)  # a reload reads the files again, with the start's environment
+    return run_async(serve(config, lambda: config_from_args(args, environ)))
 
 
 def services_for(config: Config) -> tuple[list[Service], ClusterService | None, HttpService | None]:
@@ -186,9 +189,12 @@ def services_for(config: Config) -> tuple[list[Service], ClusterService | None, 
     return services, cluster, http
 
 
-async def serve(config: Config) -> int:
+async def serve(config: Config, source: Callable[[], Config] | None = None) -> int:
+    """Run a server until SIGINT or SIGTERM. `source` builds the configuration again
+    for a reload (SIGHUP, `tickcast reload`); without it there is nothing to reload."""
     from tickcast.server import Server
     from tickcast.store import StoreError
+    from tickcast.systemd import Notifier
 
     try:
         services, cluster, http = services_for(config)
@@ -203,12 +209,20 @@ async def serve(config: Config) -> int:
     try:
         await server.start()
     except (OSError, ConfigError) as exc:
-        print(f"tickcast: cannot listen: {exc}", file=sys.stderr)
         server.close()
         await server.wait_closed()
+        if isinstance(exc, ListenError | ConfigError):  # a setting: the address, a token file
+            print(f"tickcast serve: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"tickcast: cannot start: {exc}", file=sys.stderr)
         return 1
     loop = asyncio.get_running_loop()
+    systemd = Notifier()
     interrupts = 0
+
+    def stop(status: str) -> None:
+        systemd.stopping(status)
+        server.close()
 
     def on_sigint() -> None:
         nonlocal interrupts
@@ -216,14 +230,34 @@ async def serve(config: Config) -> int:
         if interrupts > 1:
             print("tickcast: second interrupt, exiting now", file=sys.stderr, flush=True)
             os._exit(130)
-        server.close()
+        stop("shutting down (SIGINT)")
 
     # handlers first: a script that waits for the lines below may signal at once
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     if cluster is not None:
-        loop.add_signal_handler(signal.SIGTERM, cluster.drain_then_close(server))
+        drain = cluster.drain_then_close(server)
+
+        def on_sigterm() -> None:
+            systemd.stopping("draining (SIGTERM)")
+            drain()
+
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     else:
-        loop.add_signal_handler(signal.SIGTERM, server.close)
+        loop.add_signal_handler(signal.SIGTERM, lambda: stop("shutting down (SIGTERM)"))
+
+    def reload() -> Reloaded:
+        """Build the configuration again and apply it (ConfigError: nothing changed)."""
+        if source is None:
+            raise ConfigError("nothing to reload from")
+        return reload_and_log(server, source, systemd)
+
+    def on_sighup() -> None:
+        with contextlib.suppress(ConfigError):  # logged as an ERROR; the old one stays
+            reload()
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    if http is not None:
+        http.reloader = reload
     print(f"tickcast listening on {server.address} ({server.relay.auth.describe()})", flush=True)
     if http is not None:
         print(f"tickcast http on {http.address}", flush=True)
@@ -232,8 +266,72 @@ async def serve(config: Config) -> int:
             f"open {http.address}/ for the dashboard, {http.address}/demo to play the demo",
             flush=True,
         )
-    await server.serve_forever()
+    systemd.ready(status_line(server))
+    stop_pings = None
+    if systemd.watchdog_interval is not None:
+        stop_pings = watchdog(server, systemd, systemd.watchdog_interval)
+    try:
+        await server.serve_forever()
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        if stop_pings is not None:
+            stop_pings()
+        systemd.close()
     return 0
+
+
+def status_line(server: Server) -> str:
+    """systemd's STATUS= line: what the server is doing now."""
+    return (
+        f"serving {server.connection_count} connections in {len(server.relay.rooms)} rooms "
+        f"on {server.address}"
+    )
+
+
+def watchdog(server: Server, systemd: Notifier, interval: float) -> Callable[[], None]:
+    """WATCHDOG=1 every `interval` seconds (half of systemd's WATCHDOG_USEC), from the
+    loop itself: a loop that hangs stops the pings, and systemd restarts the service.
+    Pings go on through the shutdown (it may take --shutdown-timeout); returns the
+    function that stops them."""
+    loop = asyncio.get_running_loop()
+    handle: asyncio.TimerHandle | None = None
+
+    def ping() -> None:
+        nonlocal handle
+        systemd.watchdog(status_line(server) if server.listening else "shutting down")
+        handle = loop.call_later(interval, ping)
+
+    def stop() -> None:
+        if handle is not None:
+            handle.cancel()
+
+    handle = loop.call_later(interval, ping)
+    return stop
+
+
+def reload_and_log(server: Server, source: Callable[[], Config], systemd: Notifier) -> Reloaded:
+    """One reload (SIGHUP or POST /api/reload): what changed is logged at INFO, one
+    line per setting (a secret only as changed); a refusal is an ERROR, and the
+    running configuration stays (the ConfigError is raised again)."""
+    from tickcast.reload import reload_server
+
+    systemd.reloading()
+    try:
+        done = reload_server(server, source())
+    except ConfigError as exc:
+        log.error("reload refused, the running configuration is kept %s", fields(error=exc))
+        systemd.ready(status_line(server))
+        raise
+    for change in done.changes:
+        log.info("reload: setting changed %s", fields(**change.fields()))
+    if done.restart:
+        log.warning(
+            "reload: settings that need a restart changed; they keep their running values %s",
+            fields(settings=",".join(done.restart)),
+        )
+    log.info("reloaded %s", fields(changes=len(done.changes), restart_needed=len(done.restart)))
+    systemd.ready(status_line(server))
+    return done
 
 
 # ---------------------------------------------------------------- token
@@ -272,6 +370,70 @@ def cmd_token(args: argparse.Namespace) -> int:
         )
         return 2
     print(mint(secrets[0], args.player, args.room, args.ttl))
+    return 0
+
+
+# ---------------------------------------------------------------- reload
+
+
+def reload_args(p: argparse.ArgumentParser) -> None:
+    default = next(f.default for f in dataclasses.fields(Config) if f.name == "http_port")
+    port = os.environ.get("TICKCAST_HTTP_PORT") or str(default)
+    p.add_argument(
+        "--http",
+        default=f"http://127.0.0.1:{port}",
+        help="the server's HTTP listener [default http://127.0.0.1:$TICKCAST_HTTP_PORT, or :8080]",
+    )
+    p.add_argument(
+        "--admin-token-file",
+        default=os.environ.get("TICKCAST_ADMIN_TOKEN_FILE", ""),
+        help="file whose first line is the admin token; else TICKCAST_ADMIN_TOKEN "
+        "(none: the server must be on this machine)",
+    )
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer")
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Make a running server read its config, secret and admin token files again
+    (what SIGHUP does; through the admin API, so it says what changed)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    token = os.environ.get("TICKCAST_ADMIN_TOKEN", "")
+    if args.admin_token_file:
+        try:
+            with open(args.admin_token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+        except OSError as exc:
+            print(f"tickcast reload: error: --admin-token-file: {exc.strerror}", file=sys.stderr)
+            return 2
+    headers = {"X-Tickcast-Admin": "reload", "Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = args.http.rstrip("/") + "/api/reload"
+    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            error = exc.reason
+        print(f"tickcast reload: {url}: HTTP {exc.code}: {error}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"tickcast reload: cannot reach {url}: {reason}", file=sys.stderr)
+        return 1
+    for line in answer["changes"] or ["nothing changed"]:
+        print(f"tickcast reload: {line}")
+    if answer["restart_needed"]:
+        print(
+            "tickcast reload: changed but kept until a restart: "
+            + ", ".join(answer["restart_needed"])
+        )
     return 0
 
 

@@ -12,12 +12,30 @@ import dataclasses
 import math
 import os
 import socket
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast.errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+RELOADABLE = frozenset(
+    {
+        # the secret and the admin token (their files are read again)
+        "secret_file", "insecure_no_auth", "admin_token_file", "admin_token",
+        # the limits
+        "input_rate", "input_burst", "input_bytes_per_tick", "recv_bytes_per_second",
+        "max_connections", "max_connections_per_host", "max_rooms", "max_players",
+        "catchup_bytes_per_tick", "max_name_bytes", "handshake_timeout", "idle_timeout",
+        "log_level",
+    }
+)
+"""The settings a running server takes again on SIGHUP or `tickcast reload`
+(tickcast/reload.py applies them); a change of any other needs a restart."""
 
 
 def _opt(help: str, **extra: Any) -> Any:
@@ -92,6 +110,29 @@ class Config:
         default="", metadata=_opt("id sent in Welcome.server_id (default: the host name)")
     )
     log_level: str = field(default="INFO", metadata=_opt("DEBUG, INFO, WARNING or ERROR"))
+    log_format: str = field(
+        default="text",
+        metadata=_opt(
+            "text: one line per event, key=value fields; json: one JSON object per line "
+            "with the same fields"
+        ),
+    )
+    log_connections: bool = field(
+        default=False,
+        metadata=_opt(
+            "log every connection's accepted, welcomed, kicked and closed lines at INFO "
+            "(off: they are left out unless --log-level is DEBUG; kicks are counted in "
+            "/metrics either way)"
+        ),
+    )
+    config_file: str = field(
+        default="",
+        metadata=_opt(
+            "TOML file of settings (the names of this table's variables without "
+            "TICKCAST_, in lower case: input_rate = 60), read at start and again on SIGHUP "
+            "or `tickcast reload`; a flag or a TICKCAST_ variable wins over it"
+        ),
+    )
 
     # ---- recording (tickcast.store): fields go here ----
     record: bool = field(
@@ -290,7 +331,7 @@ class Config:
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
                 value = getattr(self, name)
-                raise ConfigError(f"--{name.replace('_', '-')}: {what} (got {value!r})")
+                raise ConfigError(f"{flag_of(name)}: {what} (got {value!r})", field=name)
 
         need(0 <= self.port <= 65535, "port", "must be 0..65535")
         need(1 <= self.tick_rate <= 1000, "tick_rate", "must be 1..1000")
@@ -336,6 +377,7 @@ class Config:
             "must be a redis:// URL",
         )
         need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+        need(self.log_format in LOG_FORMATS, "log_format", "must be text or json")
 
     @property
     def tick_interval(self) -> float:
@@ -352,22 +394,87 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
         """Build from `TICKCAST_<FIELD>` variables, then `overrides` on top."""
+        return cls.from_sources(environ=environ, overrides=overrides, config_file=False)
+
+    @classmethod
+    def from_sources(
+        cls,
+        *,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        config_file: bool = True,
+    ) -> Config:
+        """Build from every source, each winning over the one before: the defaults,
+        the config file (`config_file` from the overrides or the environment; skipped
+        when `config_file` is False), the `TICKCAST_<FIELD>` variables, `overrides`
+        (the flags). An error names the source of the bad value: the flag, the
+        variable, or the file and its key."""
         env = os.environ if environ is None else environ
+        given = dict(overrides or {})
         values: dict[str, Any] = {}
+        source: dict[str, str] = {}  # field -> where its value came from, for errors
+        from_environment: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            raw = env.get("TICKCAST_" + f.name.upper())
+            var = env_of(f.name)
+            raw = env.get(var)
             if raw is not None and raw != "":
-                values[f.name] = parse_value(f, raw)
-        values.update(overrides)
-        return cls(**values)
+                from_environment[f.name] = parse_value(f, raw, var)
+                source[f.name] = var
+        path = given.get("config_file") or from_environment.get("config_file") or ""
+        if config_file and path:
+            for name, value in read_config_file(path).items():
+                values[name] = value
+                source.setdefault(name, f"{path}: {name}")
+        values.update(from_environment)
+        values.update(given)
+        for name in given:
+            source.pop(name, None)  # a flag: the message names it already
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            where = source.get(exc.field)
+            message = str(exc)
+            if where and message.startswith(flag_of(exc.field) + ":"):
+                message = where + message[len(flag_of(exc.field)) :]
+                raise ConfigError(message, field=exc.field) from None
+            raise
+
+    def reloadable_changes(self, new: Config) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
+        """What differs in `new`: the reloadable fields that changed ({name: (old, new)}),
+        and the names of the other changed fields (they need a restart)."""
+        changed: dict[str, tuple[Any, Any]] = {}
+        restart: list[str] = []
+        for f in dataclasses.fields(self):
+            old, value = getattr(self, f.name), getattr(new, f.name)
+            if old == value:
+                continue
+            if f.name in RELOADABLE:
+                changed[f.name] = (old, value)
+            else:
+                restart.append(f.name)
+        return changed, restart
 
 
-def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:
-    """Parse one string (from a flag or the environment) for field `f`."""
-    flag = "--" + f.name.replace("_", "-")
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+def flag_of(name: str) -> str:
+    """The `tickcast serve` flag of a field: `--tick-rate` for `tick_rate`."""
+    return "--" + name.replace("_", "-")
+
+
+def env_of(name: str) -> str:
+    """The environment variable of a field: `TICKCAST_TICK_RATE` for `tick_rate`."""
+    return "TICKCAST_" + name.upper()
+
+
+def _kind(f: dataclasses.Field[Any]) -> str:
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+
+def parse_value(f: dataclasses.Field[Any], raw: str, source: str = "") -> Any:
+    """Parse one string (from a flag or the environment) for field `f`; an error
+    names `source` (default: the field's flag)."""
+    kind = _kind(f)
     try:
         if kind == "bool":
             low = raw.strip().lower()
@@ -385,4 +492,42 @@ def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:
             return value
         return raw
     except ValueError:
-        raise ConfigError(f"{flag}: not a valid {kind}: {raw!r}") from None
+        where = source or flag_of(f.name)
+        raise ConfigError(f"{where}: not a valid {kind}: {raw!r}", field=f.name) from None
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings of a TOML config file: {field name: value}. Keys are field names
+    (`input_rate`, or `input-rate`), values TOML's own types (a bool for a switch, a
+    number for a number, a string for text). ConfigError names the file and the key."""
+    try:
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"--config-file: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config-file: {path} is not valid TOML: {exc}") from None
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        f = fields.get(name)
+        where = f"{path}: {key}"
+        if f is None or name == "config_file":
+            raise ConfigError(f"{where}: not a setting of tickcast serve")
+        kind = _kind(f)
+        ok = {
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, int | float) and not isinstance(value, bool),
+            "str": isinstance(value, str),
+        }.get(kind, False)
+        if not ok:
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise ConfigError(f"{where}: must be {article} {kind} (got {value!r})", field=name)
+        if kind == "float":
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: must be a finite number (got {value!r})", field=name)
+        out[name] = value
+    return out

@@ -5,6 +5,7 @@ Like h11, errors are split by whose fault they are:
     TickcastError
     +-- UsageError            local misuse: the calling code used an API wrongly
     +-- ConfigError           the operator's: a bad flag, environment variable or argument
+    +-- ListenError           (also an OSError) a listener cannot bind its address
     +-- StoreError            the tick log cannot be used (data dir, disk, database)
     +-- KickError             ends one client connection with Kick{reason, detail}
     |   +-- RemoteProtocolError   the peer broke the protocol
@@ -26,6 +27,8 @@ turns them into that Kick, so an error ends that one connection only.
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import TYPE_CHECKING
 
 from tickcast.proto import pb
@@ -47,7 +50,36 @@ class UsageError(TickcastError, RuntimeError):
 
 
 class ConfigError(TickcastError, ValueError):
-    """A configuration value is invalid (a bad flag, environment variable or argument)."""
+    """A configuration value is invalid (a bad flag, environment variable or argument);
+    `field` is the `Config` field it is about, when it is about one."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ListenError(TickcastError, OSError):
+    """A listener cannot bind its address (in use, not this machine's, no permission).
+    The message names the address and the flags that set it; `errno` is the system's.
+    The operator's setting, so `tickcast serve` exits 2 with it, as for a bad flag."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    @classmethod
+    def from_os_error(
+        cls, exc: OSError, scheme: str, host: str, port: int, host_flag: str, port_flag: str
+    ) -> ListenError:
+        """`exc` of binding `host`:`port`, said with the address and what to do."""
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        code = exc.errno or 0
+        reason = os.strerror(code).lower() if code else str(exc)
+        hint = {
+            errno.EADDRINUSE: f"another process has it: stop it, or choose another {port_flag}",
+            errno.EADDRNOTAVAIL: f"not an address of this machine: check {host_flag}",
+            errno.EACCES: f"a port below 1024 needs privileges: choose another {port_flag}",
+        }.get(code, f"check {host_flag} and {port_flag}")
+        return cls(code, f"cannot listen on {scheme}://{where}: {reason} ({hint})")
 
 
 class StoreError(TickcastError):

@@ -66,6 +66,14 @@ class InputGuard:
         self.tick_bytes = 0
         self.tick_budget = config.input_bytes_per_tick
 
+    def configure(self, config: Config) -> None:
+        """New limits (a reload) for a player already in a room; the tokens it has
+        saved up stay, up to the new burst."""
+        self.rate = config.input_rate
+        self.burst = float(config.input_burst)
+        self.tokens = min(self.tokens, self.burst)
+        self.tick_budget = config.input_bytes_per_tick
+
     def admit(self, size: int, now: float, tick: int) -> None:
         """Count one input of `size` payload bytes into open tick `tick`; raise RateLimited.
 
@@ -149,10 +157,15 @@ class Admission:
             pb.REASON_RATE_LIMITED, "too many connections from this address"
         )
 
+    def configure(self, config: Config) -> None:
+        """New limits (a reload): open connections stay, new ones are counted against
+        them (every address is counted, limit or not, so a limit set by a reload
+        counts the connections already open)."""
+        self.max_total = config.max_connections
+        self.max_per_host = config.max_connections_per_host
+
     def _key(self, host: str) -> str | None:
         """The per-address counter of `host` (None: not counted per address)."""
-        if not self.max_per_host:
-            return None
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
@@ -172,7 +185,7 @@ class Admission:
             return self._full
         key = self._key(host)
         if key is not None:
-            if self.per_host[key] >= self.max_per_host:
+            if self.max_per_host and self.per_host[key] >= self.max_per_host:
                 self.refused += 1
                 return self._busy
             self.per_host[key] += 1

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def local_port(c: RawClient) -> int:
 async def accepted(server: ServerProcess, c: RawClient) -> None:
     """Wait until the server has logged this connection's accept (so it knows of it)."""
     await wait_until(
-        lambda: server.logged(f"accepted tcp:127.0.0.1:{local_port(c)}"), 10, "the accept log"
+        lambda: server.logged(f"accepted conn=tcp:127.0.0.1:{local_port(c)}"), 10,
+        "the accept log",
     )
 
 
@@ -117,10 +119,13 @@ def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         (["--tick-rate", "0"], {}, "--tick-rate: must be 1..1000"),
         (["--reconnect-grace", "1.5s"], {}, "--reconnect-grace: not a valid float"),
         (["--history-seconds", "inf"], {}, "--history-seconds: not a valid float"),
-        ([], {"TICKCAST_IDLE_TIMEOUT": "nan"}, "--idle-timeout: not a valid float"),
+        ([], {"TICKCAST_IDLE_TIMEOUT": "nan"}, "TICKCAST_IDLE_TIMEOUT: not a valid float"),
         (["--log-level", "LOUD"], {}, "--log-level: must be one of"),
-        ([], {"TICKCAST_TICK_RATE": "fast"}, "--tick-rate: not a valid int"),
-        ([], {"TICKCAST_MAX_FRAME": "10"}, "--max-frame: must be 64 .. 16 MiB"),
+        # a value from the environment is named as its variable, not as the flag
+        ([], {"TICKCAST_TICK_RATE": "abc"}, "error: TICKCAST_TICK_RATE: not a valid int: 'abc'"),
+        ([], {"TICKCAST_MAX_FRAME": "10"}, "error: TICKCAST_MAX_FRAME: must be 64 .. 16 MiB"),
+        (["--max-frame", "10"], {"TICKCAST_MAX_FRAME": "100"}, "error: --max-frame: must be"),
+        (["--log-format", "xml"], {}, "--log-format: must be text or json"),
     ],
 )
 def test_bad_flag_or_value_exits_2(args: list[str], env: dict[str, str], message: str) -> None:
@@ -129,6 +134,33 @@ def test_bad_flag_or_value_exits_2(args: list[str], env: dict[str, str], message
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""  # it never listened
+
+
+def test_an_unknown_serve_flag_prints_serves_usage() -> None:
+    done = run_serve("--bogus")
+    assert done.returncode == 2
+    first, *_, last = done.stderr.strip().splitlines()
+    assert first.startswith("usage: tickcast serve [-h] [--host HOST]"), done.stderr
+    assert last == "tickcast serve: error: unrecognized arguments: --bogus"
+
+
+@pytest.mark.parametrize("listener", ["tcp", "http"])
+def test_a_port_in_use_names_the_address_and_exits_2(listener: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        flag = "--port" if listener == "tcp" else "--http-port"
+        done = run_serve(flag, str(port), "--no-record")
+    assert done.returncode == 2, done
+    lines = done.stderr.strip().splitlines()
+    # the error is the last line: nothing logged after it
+    assert lines[-1] == (
+        f"tickcast serve: error: cannot listen on {listener}://127.0.0.1:{port}: address "
+        f"already in use (another process has it: stop it, or choose another {flag})"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
 
 
 async def test_environment_and_decimal_durations() -> None:

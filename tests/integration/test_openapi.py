@@ -62,7 +62,7 @@ def test_generated_requests_get_documented_answers(live: LiveServer) -> None:
     doc = requests.get(base + "/api/openapi.json", timeout=5).json()
     schema = schemathesis.openapi.from_dict(doc)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) == 6
     session = requests.Session()
     for op in operations:
         fuzz_operation(op, base, session)

@@ -4,6 +4,7 @@ stated default, and can come from `TICKCAST_<FLAG>` with decimals for durations.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import pytest
@@ -73,6 +74,8 @@ def a_valid_other_value(f: dataclasses.Field[Any]) -> tuple[str, Any]:
         "log_level": "DEBUG",
         "placement": "local",
         "cluster": "redis://127.0.0.1:6379/0",
+        "log_format": "json",
+        "config_file": os.devnull,  # an empty TOML file
     }
     value = special.get(f.name, "x-" + f.name)
     return value, value

@@ -44,10 +44,13 @@ from tickcast.cluster.redis_store import RedisStore
 from tickcast.cluster.shared import Listener, Node
 from tickcast.cluster.stream import StreamLog
 from tickcast.config import Config
+from tickcast.logs import fields
+from tickcast.redact import redact_url
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+    from tickcast.reload import Change
     from tickcast.server import Server
     from tickcast.store.recorder import MatchArchive
 
@@ -112,7 +115,9 @@ class ClusterService:
             asyncio.create_task(self.stream.run(), name="tickcast-cluster-writer"),
             asyncio.create_task(self.leases.run(), name="tickcast-cluster-leases"),
         ]
-        log.info("cluster node %s on %s", node.address, node.config.cluster)
+        log.info(
+            "cluster node %s", fields(address=node.address, redis=redact_url(node.config.cluster))
+        )
 
     def close(self) -> None:
         self.node.draining = True
@@ -141,7 +146,7 @@ class ClusterService:
             # bounded: a stalled disk must not hang the shutdown (Redis has the ticks)
             await node.archive.wait_closed(node.config.shutdown_timeout)
         await node.store.close()
-        log.info("cluster: %s", self.summary())
+        log.info("cluster: closed %s", fields(summary=self.summary()))
 
     async def drain(self) -> int:
         """Hand every owned room to another node (`cluster.drain`); returns how many."""
@@ -150,6 +155,16 @@ class ClusterService:
     def drain_then_close(self, server: Server | None) -> Callable[[], None]:
         """A SIGTERM handler: drain (hand the rooms over), then shut the server down."""
         return self.drainer.then_close(server)
+
+    def prepare_reload(self, config: Config) -> Callable[[], list[Change]]:
+        """For a reload (tickcast/reload.py): rooms this node takes over or mirrors
+        later are built with the reloaded limits."""
+
+        def apply() -> list[Change]:
+            self.node.config = config
+            return []
+
+        return apply
 
     # ------------------------------------------------------------ HTTP side hooks
 

@@ -88,7 +88,9 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     path = request.path
     if path.startswith(GUARDED_PATHS) and path != "/api/openapi.json":
         status = admin_access(
-            request.remote, request.headers.get("Authorization"), request.app[keys.ADMIN_TOKEN]
+            request.remote,
+            request.headers.get("Authorization"),
+            request.app[keys.ADMIN_TOKEN].value,
         )
         if status != 200:
             request.app[keys.REFUSALS].refuse(
@@ -238,6 +240,27 @@ async def kick_player(request: web.Request) -> web.Response:
     return web.json_response({"room": room.name, "player_id": player.id, "kicked": True})
 
 
+async def reload_config(request: web.Request) -> web.Response:
+    """What SIGHUP does (tickcast/reload.py), with its outcome in the answer."""
+    reload = request.app[keys.RELOAD]
+    try:
+        done = reload()
+    except ConfigError as exc:
+        return web.json_response(
+            {"error": f"refused, the running configuration is kept: {exc}", "reloaded": False},
+            status=400,
+        )
+    if done is None:
+        return web.json_response(
+            {"error": "this server was not started by tickcast serve: it has nothing to "
+             "reload from", "reloaded": False},
+            status=409,
+        )
+    return web.json_response(
+        {"reloaded": True, "changes": done.lines(), "restart_needed": done.restart}
+    )
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document(__version__))
 
@@ -249,3 +272,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/rooms/{room}", get_room)
     app.router.add_delete("/api/rooms/{room}", close_room)
     app.router.add_post("/api/rooms/{room}/players/{player_id}/kick", kick_player)
+    app.router.add_post("/api/reload", reload_config)

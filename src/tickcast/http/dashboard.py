@@ -262,7 +262,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         hello = {
             "admin": True,  # the feed answers only admins (kept for older pages)
-            "token_configured": bool(request.app[keys.ADMIN_TOKEN]),
+            "token_configured": bool(request.app[keys.ADMIN_TOKEN].value),
             "interval": feed.interval,
             "history": list(feed.history),
         }

@@ -196,6 +196,38 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/api/reload": {
+                "post": {
+                    "operationId": "reload",
+                    "parameters": [_ADMIN_HEADER],
+                    "summary": "what SIGHUP does: read the config file, the secret file and "
+                    "the admin token file again and apply the reloadable settings (the "
+                    "secret, the admin token, the limits, the log level); no connection "
+                    "is dropped",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["reloaded", "changes", "restart_needed"],
+                                "properties": {
+                                    "reloaded": {"type": "boolean"},
+                                    "changes": {"type": "array", "items": {"type": "string"}},
+                                    "restart_needed": {
+                                        "type": "array", "items": {"type": "string"},
+                                    },
+                                },
+                            },
+                            "reloaded: what changed (secrets only as changed), and the "
+                            "settings that changed but need a restart",
+                        ),
+                        "400": _json(_ref("Error"), "the new configuration is refused: the "
+                                     "running one is kept"),
+                        "409": _json(_ref("Error"), "not started by tickcast serve: nothing "
+                                     "to reload from"),
+                        **_GUARDED,
+                    },
+                },
+            },
             "/api/rooms/{room}/players/{player_id}/kick": {
                 "parameters": [_ROOM_PARAM, _PLAYER_PARAM],
                 "post": {

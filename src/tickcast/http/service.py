@@ -32,15 +32,20 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from tickcast.errors import ListenError
 from tickcast.http import admin, dashboard
 from tickcast.http import appkeys as keys
 from tickcast.http.connections import GatedSite, HttpConnections, connection_middleware
 from tickcast.http.crosssite import HostRule, crosssite_guard
 from tickcast.http.metrics import ExtraMetrics, http_metrics, make_registry
 from tickcast.http.refusals import Refusals
+from tickcast.http.requests import RequestStats, request_metrics
 from tickcast.http.websocket import parse_origins, websocket_handler
+from tickcast.logs import fields
 
 if TYPE_CHECKING:
+    from tickcast.config import Config
+    from tickcast.reload import Change, Reloaded
     from tickcast.server import Server
 
 log = logging.getLogger("tickcast.http")
@@ -61,6 +66,7 @@ class HttpService:
         self.extra_metrics: list[ExtraMetrics] = list(extra_metrics or [])
         self.readiness_checks: list[ReadinessCheck] = list(readiness_checks or [])
         self.server: Server | None = None
+        self.reloader: Callable[[], Reloaded] | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -75,9 +81,11 @@ class HttpService:
         cfg = server.config
         self.refusals = refusals = Refusals()
         self.connections = conns = HttpConnections(cfg, server.admission, refusals)
+        self.requests = requests = RequestStats()
         app = web.Application(
             middlewares=[
                 connection_middleware(conns),
+                request_metrics(requests),
                 crosssite_guard(HostRule.from_config(cfg), refusals),
                 admin.admin_guard,
             ],
@@ -87,7 +95,9 @@ class HttpService:
         app[keys.REFUSALS] = refusals
         app[keys.CONNECTIONS] = conns
         app[keys.WS_ORIGINS] = parse_origins(cfg.ws_allowed_origins)
-        app[keys.ADMIN_TOKEN] = admin.load_admin_token(cfg)
+        self.admin_token = keys.AdminToken(admin.load_admin_token(cfg))
+        app[keys.ADMIN_TOKEN] = self.admin_token
+        app[keys.RELOAD] = self.reload
         app[keys.STARTED] = time.monotonic()
         address: list[str] = []
         app[keys.HTTP_ADDRESS] = address
@@ -101,7 +111,7 @@ class HttpService:
             metrics = getattr(service, "metrics", None)
             if callable(metrics):
                 self.extra_metrics.append(metrics)
-        self.extra_metrics.append(http_metrics(conns, refusals))
+        self.extra_metrics.append(http_metrics(conns, refusals, requests))
         self.registry = make_registry(server, self.extra_metrics)
         app.router.add_get("/ws", websocket_handler)
         app.router.add_get("/metrics", self.serve_metrics)
@@ -122,19 +132,45 @@ class HttpService:
         site = GatedSite(runner, cfg.http_host, cfg.http_port, conns)
         try:
             await site.start()
-        except OSError:
+        except OSError as exc:
             await runner.cleanup()
-            raise
+            raise ListenError.from_os_error(
+                exc, "http", cfg.http_host, cfg.http_port, "--http-host", "--http-port"
+            ) from exc
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         address.append(self.address)
-        log.info("http on %s", self.address)
+        log.info("http listening %s", fields(address=self.address))
         if conns.limit < cfg.max_http_connections:
             log.info(
-                "http: at most %d plain HTTP connections at once (a quarter of the %d file "
-                "descriptors this process may open; --max-http-connections %d)",
-                conns.limit, conns.descriptors, cfg.max_http_connections,
+                "http: plain HTTP connections held to a quarter of the file descriptors "
+                "this process may open %s",
+                fields(limit=conns.limit, descriptors=conns.descriptors,
+                       max_http_connections=cfg.max_http_connections),
             )
+
+    def reload(self) -> Reloaded | None:
+        """POST /api/reload: run `reloader` (set by `tickcast serve`: SIGHUP's reload),
+        None without one. Raises ConfigError when the new configuration is refused."""
+        return self.reloader() if self.reloader is not None else None
+
+    def prepare_reload(self, config: Config) -> Callable[[], list[Change]]:
+        """For a reload (tickcast/reload.py): read the admin token again now (a
+        ConfigError, and nothing changes, if it cannot be read); the function
+        returned puts it in place and says what changed (never the token)."""
+        token = admin.load_admin_token(config)
+        box = self.admin_token
+
+        def apply() -> list[Change]:
+            from tickcast.reload import Change
+
+            if token == box.value:
+                return []
+            what = "set" if not box.value else "removed" if not token else "changed"
+            box.value = token
+            return [Change("admin token", note=what)]
+
+        return apply
 
     def close(self) -> None:
         """Nothing to do at once: WebSocket clients were kicked by the relay's

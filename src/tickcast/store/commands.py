@@ -17,9 +17,10 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from tickcast.cli import run_async, setup_logging
+from tickcast.cli import run_async
 from tickcast.config import Config
 from tickcast.errors import ConfigError
+from tickcast.logs import setup_logging
 from tickcast.store.log import MatchInfo, StoreError, TickLog
 from tickcast.store.migrate import migrate_sqlite, open_for_reading
 from tickcast.store.tools import export_ndjson, verify_match
@@ -204,7 +205,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     except (StoreError, ConfigError) as exc:
         return _fail(exc)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format, config.log_connections)
     try:
         return run_async(_replay(config, log, match, args.speed))
     finally:

@@ -17,7 +17,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from tickcast.errors import UsageError
+from tickcast.errors import ListenError, UsageError
+from tickcast.logs import CONNECTIONS, fields
 from tickcast.session import SessionState
 from tickcast.transports.base import Connection, format_peer
 
@@ -169,7 +170,12 @@ class TcpListener:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(addr)
+                try:
+                    sock.bind(addr)
+                except OSError as exc:
+                    raise ListenError.from_os_error(
+                        exc, "tcp", str(addr[0]), int(addr[1]), "--host", "--port"
+                    ) from exc
                 sock.listen(backlog)
                 sock.setblocking(False)
         except OSError:
@@ -189,7 +195,7 @@ class TcpListener:
                 if exc.errno in _ACCEPT_RETRY_LATER:
                     # out of descriptors or memory: stop watching for a moment
                     # (the connections wait in the backlog) instead of spinning
-                    log.error("accept failed: %s; retrying in 1 s", exc)
+                    log.error("accept failed; retrying in 1 s %s", fields(error=exc))
                     loop.remove_reader(sock.fileno())
                     loop.call_later(1.0, self._resume, sock)
                     return
@@ -206,7 +212,9 @@ class TcpListener:
     def _connected(self, task: asyncio.Task[object]) -> None:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.info("accepted connection failed: %s", task.exception())
+            logging.getLogger(CONNECTIONS).info(
+                "accepted connection failed %s", fields(error=task.exception())
+            )
 
     def close(self) -> None:
         """Stop accepting (idempotent); accepted connections stay open."""
