@@ -74,6 +74,14 @@ class Config:
         default=60.0,
         metadata=_opt("seconds of ticks each room keeps in memory for resume and full_history"),
     )
+    history_bytes: int = field(
+        default=2 << 20,
+        metadata=_opt(
+            "bytes of ticks each room keeps in memory at most (the oldest go first, within "
+            "--history-seconds); with recording, older ticks are read from the tick log, "
+            "without it a resume that needs them is RESUME_UNAVAILABLE"
+        ),
+    )
     max_players: int = field(
         default=1024,
         metadata=_opt("players per room (ROOM_FULL beyond it); spectators not counted"),
@@ -303,6 +311,7 @@ class Config:
         need(self.queue_limit_ticks >= 1, "queue_limit_ticks", "must be >= 1")
         need(self.send_buffer_bytes >= 0, "send_buffer_bytes", "must be >= 0")
         need(self.history_seconds >= 0, "history_seconds", "must be >= 0")
+        need(self.history_bytes >= 65536, "history_bytes", "must be >= 65536")
         need(self.max_players >= 1, "max_players", "must be >= 1")
         need(self.shutdown_timeout >= 0, "shutdown_timeout", "must be >= 0")
         need(0 <= self.http_port <= 65535, "http_port", "must be 0..65535")

@@ -209,7 +209,7 @@ class Room:
         self._inputs: list[bytes] = []
         self._joined: list[tuple[int, str]] = []
         self._left: list[int] = []
-        self.history = TickHistory(config.history_ticks, config.chain)
+        self.history = TickHistory(config.history_ticks, config.chain, config.history_bytes)
         self.chain = b""
         self.desyncs = DesyncJudge(name, config.tick_rate)
         self.inputs_sequenced = 0
