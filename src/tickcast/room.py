@@ -253,6 +253,7 @@ class Room:
         room.now = now
         for p in state.players.values():
             member, p.member, p.membership = p.member, False, None
+            p.guard = InputGuard(config, now)  # the input limits hold for it as for a new one
             room.players[p.id] = p
             room._next_slot = max(room._next_slot, p.slot + 1)
             room._set_member(p, member)
