@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast.errors import ConfigError
+from tickcast.redact import REDACTED, redact_url
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -297,7 +298,7 @@ class Config:
 
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
-                value = getattr(self, name)
+                value = shown(name, getattr(self, name))
                 raise ConfigError(f"--{name.replace('_', '-')}: {what} (got {value!r})")
 
         need(0 <= self.port <= 65535, "port", "must be 0..65535")
@@ -344,7 +345,22 @@ class Config:
             "cluster",
             "must be a redis:// URL",
         )
+        if self.cluster:
+            from redis.connection import parse_url  # only where a cluster is configured
+
+            try:
+                parse_url(self.cluster)  # type: ignore[no-untyped-call]
+            except ValueError as exc:  # e.g. a port that is not a number
+                need(False, "cluster", f"redis-py cannot read it: {exc}")
         need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+
+    def __repr__(self) -> str:
+        """Every field, with the secrets hidden (`shown`): a Config in a log line or a
+        traceback shows no admin token and no Redis password."""
+        shown_fields = (
+            f"{f.name}={shown(f.name, getattr(self, f.name))!r}" for f in dataclasses.fields(self)
+        )
+        return f"Config({', '.join(shown_fields)})"
 
     @property
     def tick_interval(self) -> float:
@@ -371,6 +387,20 @@ class Config:
                 values[f.name] = parse_value(f, raw)
         values.update(overrides)
         return cls(**values)
+
+
+SECRET_WORDS = ("token", "secret", "password")
+"""A field named with one of these holds a secret itself (`admin_token`), unless it
+names the file the secret is in (`secret_file`, `admin_token_file`)."""
+
+
+def shown(name: str, value: Any) -> Any:
+    """A field's value as it may be printed (an error, a repr, /api/server): a secret
+    field's as `<redacted>`, a URL (`--cluster`) without its passwords
+    (`tickcast.redact.redact_url`)."""
+    if value and any(w in name for w in SECRET_WORDS) and not name.endswith("_file"):
+        return REDACTED
+    return redact_url(value) if isinstance(value, str) else value
 
 
 def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:

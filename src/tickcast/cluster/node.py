@@ -44,6 +44,7 @@ from tickcast.cluster.redis_store import RedisStore
 from tickcast.cluster.shared import Listener, Node
 from tickcast.cluster.stream import StreamLog
 from tickcast.config import Config
+from tickcast.redact import redact_url
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -112,7 +113,7 @@ class ClusterService:
             asyncio.create_task(self.stream.run(), name="tickcast-cluster-writer"),
             asyncio.create_task(self.leases.run(), name="tickcast-cluster-leases"),
         ]
-        log.info("cluster node %s on %s", node.address, node.config.cluster)
+        log.info("cluster node %s on %s", node.address, redact_url(node.config.cluster))
 
     def close(self) -> None:
         self.node.draining = True
