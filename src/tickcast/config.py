@@ -95,7 +95,10 @@ class Config:
     )
     shutdown_timeout: float = field(
         default=5.0,
-        metadata=_opt("seconds to flush connections on shutdown before they are cut"),
+        metadata=_opt(
+            "seconds connections get on shutdown to receive their Kick before they are cut "
+            "(each is closed as soon as its Kick has reached the peer)"
+        ),
     )
     server_id: str = field(
         default="", metadata=_opt("id sent in Welcome.server_id (default: the host name)")

@@ -10,76 +10,17 @@ request, a flood of pings.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
-import os
 from typing import Any
 
 import pytest
 from support import RawClient, wait_for
 from websockets.frames import Close, Frame, Opcode
-from websockets.streams import StreamReader
-from ws_support import WsClient, hello, http_server, message
+from ws_support import RawWs, WsClient, client_frame, hello, http_server, message
 
 from tickcast.http import HttpService
 from tickcast.http.wsguard import UNMASKED
 from tickcast.proto import pb
-
-
-def client_frame(opcode: Opcode, data: bytes, *, mask: bool = True) -> bytes:
-    return Frame(opcode, data).serialize(mask=mask, extensions=[])
-
-
-class RawWs:
-    """A WebSocket client on a raw socket: it sends bytes as given, and parses
-    what the server sends with the websockets library's frame parser."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.parser = StreamReader()
-
-    @classmethod
-    async def connect(cls, http: HttpService, then: bytes = b"") -> RawWs:
-        """Upgrade; `then` is sent in the same write as the request (before the 101)."""
-        port = int(http.address.rsplit(":", 1)[1])
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode() + then
-        )
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        return cls(reader, writer)
-
-    def send(self, data: bytes) -> None:
-        self.writer.write(data)
-
-    async def frames_until_close(self, timeout: float = 10.0) -> list[Frame]:
-        """Every frame the server sends, up to and including its close frame."""
-        frames: list[Frame] = []
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while True:
-            gen = Frame.parse(self.parser.read_exact, mask=False)
-            while True:
-                try:
-                    next(gen)
-                except StopIteration as done:
-                    frame: Frame = done.value
-                    break
-                data = await asyncio.wait_for(self.reader.read(65536), end - loop.time())
-                assert data, f"the connection ended without a close frame after {frames}"
-                self.parser.feed_data(data)
-            frames.append(frame)
-            if frame.opcode is Opcode.CLOSE:
-                return frames
-
-    async def close(self) -> None:
-        self.writer.close()
 
 
 def kick_and_code(frames: list[Frame]) -> tuple[pb.Kick, int]:
