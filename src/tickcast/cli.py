@@ -155,9 +155,11 @@ def services_for(config: Config) -> tuple[list[Service], ClusterService | None, 
 
 
 async def serve(config: Config) -> int:
+    from tickcast import descriptors
     from tickcast.server import Server
     from tickcast.store import StoreError
 
+    descriptors.prepare(config)  # the soft RLIMIT_NOFILE up to the hard one, and a check
     try:
         services, cluster, http = services_for(config)
     except StoreError as exc:
