@@ -25,10 +25,12 @@ from tickcast.server import Server
 
 
 @contextlib.asynccontextmanager
-async def http_server(**overrides: Any) -> AsyncIterator[tuple[Server, HttpService]]:
-    """A started Server with its HTTP service, both on free ports."""
+async def http_server(
+    services: list[Any] | None = None, **overrides: Any
+) -> AsyncIterator[tuple[Server, HttpService]]:
+    """A started Server with its HTTP service (after `services`), both on free ports."""
     http = HttpService()
-    server = Server(test_config(**overrides), [http])
+    server = Server(test_config(**overrides), [*(services or []), http])
     await server.start()
     try:
         yield server, http

@@ -571,6 +571,10 @@ class Room:
                 if behind is not None:
                     behind.session.fell_behind()
 
+    def open_bytes(self) -> int:
+        """Bytes of the open tick's inputs so far (the memory budget counts them)."""
+        return sum(len(entry) for entry in self._inputs)
+
     def sessions(self) -> list[Session]:
         """The live sessions of the room, in the order they joined."""
         return [m.session for m in self._memberships.values()]

@@ -246,6 +246,8 @@ class Session:
             elif kind == "ping":
                 pong = pb.Pong(nonce=msg.ping.nonce, tick=m.room.last_sent())
                 self.outbox.send_now(wire.encode_server_message(pb.ServerMessage(pong=pong)))
+                if self.outbox.over_bytes():  # pings whose Pongs are not read
+                    self.fell_behind()
             elif kind == "state_hash":
                 if len(msg.state_hash.hash) > MAX_STATE_HASH_BYTES:
                     raise RemoteProtocolError(f"state hash over {MAX_STATE_HASH_BYTES} bytes")
