@@ -57,6 +57,24 @@ async def test_resume_and_late_join_past_the_byte_bound_come_from_the_tick_log(
             await c.close()
 
 
+async def test_the_history_metrics() -> None:
+    async with http_server(history_bytes=65536) as (server, http):
+        ada, _ = await RawClient.join(server.port, "ada")
+        room = server.relay.rooms["r"]
+        for seq in range(1, 61):  # 60 ticks of 3 KB: 180 KB, ~21 of them fit
+            ada.send_input(seq, bytes(PAYLOAD))
+            await ada.ticks_until(room.last_sent() + 1)
+        async with aiohttp.ClientSession() as s, s.get(http.address + "/metrics") as resp:
+            text = await resp.text()
+        values = {
+            line.split()[0]: float(line.split()[1])
+            for line in text.splitlines() if line.startswith("tickcast_history")
+        }  # fmt: skip
+        assert 0 < values["tickcast_history_bytes"] <= 65536
+        assert values["tickcast_history_let_go_total"] >= 30
+        await ada.close()
+
+
 # ---------------------------------------------------------------- the budget, filled
 
 FILL = {
