@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import ServerProcess
 
 from tickcast.proto import pb
 from tickcast.wire import decode_varint
@@ -35,14 +37,37 @@ MONO_MISSING = (
 Event = dict[str, Any]
 
 
+_built = False
+
+
 def build_csharp() -> None:
-    """Run clients/csharp/build.sh (fails the test with its output if it fails)."""
+    """Run clients/csharp/build.sh once per test run (fails the test with its output if
+    it fails); every C# test module calls it."""
+    global _built
     if not all(shutil.which(tool) for tool in ("mcs", "mono", "ikdasm")):
         pytest.fail(MONO_MISSING, pytrace=False)
+    if _built:
+        return
     done = subprocess.run(
         ["bash", str(CSHARP / "build.sh")], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, f"build.sh failed:\n{done.stdout}\n{done.stderr}"
+    _built = True
+
+
+@contextlib.asynccontextmanager
+async def serve(*flags: str, env: dict[str, str] | None = None) -> AsyncIterator[ServerProcess]:
+    """`tickcast serve` on free ports (50 ticks/s unless a flag says otherwise)."""
+    server = await ServerProcess.start("--tick-rate", "50", *flags, env=env)
+    try:
+        yield server
+    finally:
+        if server.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                server.signal(signal.SIGTERM)
+            with contextlib.suppress(Exception):
+                await server.wait(15)
+        await server.kill()
 
 
 def mono(exe: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,6 @@ import re
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +42,9 @@ from csharp_support import (
     dump_client,
     dump_server,
     mono,
+    serve,
 )
-from support import ServerProcess, wait_until
+from support import wait_until
 
 import tickcast
 from tests.cluster_support import cluster, free_port
@@ -66,21 +66,6 @@ RESILIENT_CLIENT): notice a dead link within a second, keep reconnecting quickly
 @pytest.fixture(scope="module", autouse=True)
 def built() -> None:
     build_csharp()
-
-
-@contextlib.asynccontextmanager
-async def serve(*flags: str, env: dict[str, str] | None = None) -> AsyncIterator[ServerProcess]:
-    """`tickcast serve` on free ports (50 ticks/s unless a flag says otherwise)."""
-    server = await ServerProcess.start("--tick-rate", "50", *flags, env=env)
-    try:
-        yield server
-    finally:
-        if server.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                server.signal(signal.SIGTERM)
-            with contextlib.suppress(Exception):
-                await server.wait(15)
-        await server.kill()
 
 
 # ---------------------------------------------------------------- the C# unit tests

@@ -11,6 +11,27 @@ using Tickcast.Protocol;
 
 namespace Tickcast
 {
+    /// <summary>An input sent and not yet seen sequenced: its seq, payload and ClientMessage.</summary>
+    public sealed class PendingInput
+    {
+        public PendingInput(uint seq, byte[] payload, byte[] message)
+        {
+            Seq = seq;
+            Payload = payload;
+            Message = message;
+            Frame = Framing.Frame(message);
+        }
+
+        public uint Seq { get; private set; }
+        public byte[] Payload { get; private set; }
+
+        /// <summary>The <c>ClientMessage{input}</c> (unframed).</summary>
+        public byte[] Message { get; private set; }
+
+        /// <summary>The same with its varint length prefix: the stream frame, and a datagram's input frame.</summary>
+        public byte[] Frame { get; private set; }
+    }
+
     /// <summary>Sans-I/O state of one logical client across all of its connections.</summary>
     /// <remarks>
     /// Invariants:
@@ -32,7 +53,7 @@ namespace Tickcast
         /// <summary>The spec's limit on player ids and room names, in bytes of UTF-8.</summary>
         public const int MaxNameBytes = 64;
 
-        readonly Queue<KeyValuePair<uint, byte[]>> unacked = new Queue<KeyValuePair<uint, byte[]>>();
+        readonly Queue<PendingInput> unacked = new Queue<PendingInput>();
         readonly Dictionary<uint, string> names = new Dictionary<uint, string>();
         readonly List<Member> initialMembers = new List<Member>();
 
@@ -70,6 +91,9 @@ namespace Tickcast
         /// <summary>Hello.protocol_version; 1, and only a test sets anything else.</summary>
         public uint ProtocolVersion { get; set; }
 
+        /// <summary>Hello.udp_version: 0 (stream only), or 1 to ask for a UDP session beside every connection.</summary>
+        public uint UdpVersion { get; set; }
+
         /// <summary>A Welcome has been received (on any connection).</summary>
         public bool Welcomed { get; private set; }
 
@@ -92,6 +116,9 @@ namespace Tickcast
         /// <summary>Inputs sent and not yet seen sequenced in a tick.</summary>
         public int PendingInputs { get { return unacked.Count; } }
 
+        /// <summary>Those inputs, oldest first (the UDP path puts the oldest of them in every datagram).</summary>
+        public IEnumerable<PendingInput> Unconfirmed { get { return unacked; } }
+
         /// <summary>Ticks received a second time and dropped (a resume overlaps nothing, so this stays 0 with a correct server).</summary>
         public int DuplicateTicks { get; private set; }
 
@@ -111,6 +138,7 @@ namespace Tickcast
                 Token = Token,
                 Room = Room,
                 Spectator = Spectator,
+                UdpVersion = UdpVersion,
             };
             if (!Welcomed)
                 hello.FullHistory = FullHistory;
@@ -134,8 +162,8 @@ namespace Tickcast
             uint seq = NextSeq;
             NextSeq = seq + 1;
             var copy = (byte[])payload.Clone();   // the game may reuse its buffer
-            unacked.Enqueue(new KeyValuePair<uint, byte[]>(seq, copy));
             message = InputMessage(seq, copy);
+            unacked.Enqueue(new PendingInput(seq, copy, message));
             return seq;
         }
 
@@ -192,11 +220,11 @@ namespace Tickcast
             uint lastSeq = welcome.LastSeq;
             if (lastSeq >= NextSeq)
                 NextSeq = lastSeq + 1;   // our seqs must stay above what was sequenced
-            while (unacked.Count > 0 && unacked.Peek().Key <= lastSeq)
+            while (unacked.Count > 0 && unacked.Peek().Seq <= lastSeq)
                 unacked.Dequeue();
             var resend = new List<byte[]>(unacked.Count);
             foreach (var entry in unacked)
-                resend.Add(InputMessage(entry.Key, entry.Value));
+                resend.Add(entry.Message);
             if (resume)
                 ResentInputs += resend.Count;   // (inputs sent before the first Welcome go out now for the first time)
             return resend;
@@ -250,7 +278,7 @@ namespace Tickcast
                     }
                 }
                 if (mine)
-                    while (unacked.Count > 0 && unacked.Peek().Key <= top)
+                    while (unacked.Count > 0 && unacked.Peek().Seq <= top)
                         unacked.Dequeue();
             }
             Member[] left = null;
@@ -271,6 +299,22 @@ namespace Tickcast
             Buffer.BlockCopy(raw.Array, raw.Offset, copy, 0, raw.Count);
             output.Add(new Tick(n, inputs, joined, left, desyncs, tick.Chain, copy));
             Received = n;
+            return output;
+        }
+
+        /// <summary>Every number after <see cref="Received"/> up to <paramref name="upTo"/> as empty ticks:
+        /// a UDP datagram covered them without a frame, so the room skipped them. Without
+        /// <see cref="SkipEmptyTicks"/> that is a gap, as on the stream.</summary>
+        public List<Tick> OnSkipped(ulong upTo)
+        {
+            var output = new List<Tick>();
+            if (upTo <= Received)
+                return output;
+            if (!SkipEmptyTicks)
+                throw new TickGapException(Received + 1, upTo + 1);
+            for (ulong k = Received + 1; k <= upTo; k++)
+                output.Add(Tick.Empty(k));
+            Received = upTo;
             return output;
         }
 

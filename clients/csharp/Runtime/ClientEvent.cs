@@ -20,6 +20,12 @@ namespace Tickcast
         /// (<see cref="ClientEvent.Reconnects"/> counts them).</summary>
         Resumed,
 
+        /// <summary>The UDP session of the current connection changed mode (<see cref="ClientEvent.UdpMode"/>):
+        /// Probing after a Welcome that offered UDP, Active while ticks come by datagram, Fallback while
+        /// everything goes by the stream again, Closed when the session can send no more. Nothing to do:
+        /// ticks arrive in order and exactly once on whichever path.</summary>
+        UdpModeChanged,
+
         /// <summary>The stream ended; always the last event. <see cref="ClientEvent.Error"/> is null after
         /// <see cref="TickcastClient.Leave"/> or <see cref="TickcastClient.Close"/>, else why it cannot go on
         /// (a <see cref="KickedException"/> subclass, <see cref="ConnectionClosedException"/>, ...).</summary>
@@ -58,6 +64,9 @@ namespace Tickcast
         /// <summary>With <see cref="ClientEventKind.Welcomed"/> and <see cref="ClientEventKind.Resumed"/>: the server connected to.</summary>
         public Endpoint Endpoint { get; internal set; }
 
+        /// <summary>With <see cref="ClientEventKind.UdpModeChanged"/>: the new mode.</summary>
+        public Tickcast.Udp.UdpMode UdpMode { get; internal set; }
+
         public override string ToString()
         {
             switch (Kind)
@@ -65,6 +74,7 @@ namespace Tickcast
                 case ClientEventKind.Tick: return "Tick " + Tick.Number;
                 case ClientEventKind.Welcomed: return "Welcomed slot " + Slot + " first tick " + FirstTick + " at " + Endpoint;
                 case ClientEventKind.Resumed: return "Resumed (" + Reconnects + ") at " + Endpoint;
+                case ClientEventKind.UdpModeChanged: return "UDP " + UdpMode;
                 default: return Kind + (Error == null ? "" : ": " + Error.Message);
             }
         }

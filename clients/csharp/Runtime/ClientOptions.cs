@@ -58,6 +58,18 @@ namespace Tickcast
         /// <summary>The transport; null is TCP (<see cref="TcpTransport"/>).</summary>
         public ITransport Transport { get; set; }
 
+        /// <summary>Ask for a UDP session beside every connection (Hello.udp_version = 1): when the server
+        /// offers one, ticks and inputs travel as authenticated datagrams, so a lost packet costs one tick
+        /// interval instead of a TCP retransmission. The connection stays open as the control and fallback
+        /// path; without an offer (or when datagrams do not pass) everything goes by the stream as usual.</summary>
+        public bool Udp { get; set; }
+
+        /// <summary>The datagram sockets of the UDP sessions; null is <see cref="Tickcast.Udp.UdpClientTransport"/>.</summary>
+        public Tickcast.Udp.IDatagramTransport DatagramTransport { get; set; }
+
+        /// <summary>The UDP modes' timers; null is the defaults (<see cref="Tickcast.Udp.UdpTimers"/>).</summary>
+        public Tickcast.Udp.UdpTimers UdpTimers { get; set; }
+
         /// <summary>Seeds the backoff jitter (for reproducible tests); null picks a random seed per client.</summary>
         public int? Seed { get; set; }
 

@@ -67,7 +67,7 @@ namespace Tickcast
     }
 
     /// <summary>One TCP connection: a blocking reader (<see cref="Run"/>) and a chain of asynchronous writes.</summary>
-    sealed class TcpConnection : ITransportConnection
+    sealed class TcpConnection : ITransportConnection, IRemoteAddress
     {
         readonly Socket socket;
         readonly int maxFrame;
@@ -83,7 +83,10 @@ namespace Tickcast
         {
             this.socket = socket;
             this.maxFrame = maxFrame;
+            RemoteAddress = ((IPEndPoint)socket.RemoteEndPoint).Address;
         }
+
+        public IPAddress RemoteAddress { get; private set; }
 
         public TimeSpan ReceiveTimeout
         {

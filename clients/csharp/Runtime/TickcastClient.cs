@@ -7,8 +7,12 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.IO;
+using System.Net;
+using System.Net.Sockets;
 using System.Threading;
 using Tickcast.Protocol;
+using Tickcast.Udp;
 
 namespace Tickcast
 {
@@ -30,9 +34,12 @@ namespace Tickcast
     public sealed class TickcastClient : IDisposable
     {
         static readonly Random Seeds = new Random(Guid.NewGuid().GetHashCode());
+        static readonly Stopwatch Clock = Stopwatch.StartNew();   // the UDP sessions' time
 
         readonly ClientOptions options;
         readonly ITransport transport;
+        readonly IDatagramTransport datagrams;
+        readonly UdpStatus udpTotals = new UdpStatus();   // of the sessions that ended
         readonly ClientCore core;
         readonly ReconnectPlanner planner;
         readonly object gate = new object();
@@ -61,7 +68,9 @@ namespace Tickcast
             core = new ClientCore(options.PlayerId, options.Room, options.Token, options.Spectator,
                 options.FullHistory, options.SkipEmptyTicks);
             core.ProtocolVersion = options.ProtocolVersion;
+            core.UdpVersion = options.Udp ? Datagram.Version : 0;
             transport = options.Transport ?? new TcpTransport();
+            datagrams = options.DatagramTransport ?? new UdpClientTransport();
             int seed;
             if (options.Seed.HasValue)
                 seed = options.Seed.Value;
@@ -94,6 +103,10 @@ namespace Tickcast
 
         /// <summary>Raised by <see cref="Poll"/> when a reconnect resumed the stream.</summary>
         public event Action<ClientEvent> Resumed;
+
+        /// <summary>Raised by <see cref="Poll"/> when the UDP session of the connection changes mode
+        /// (only with <see cref="ClientOptions.Udp"/> and a server that offers it).</summary>
+        public event Action<UdpMode> UdpModeChanged;
 
         /// <summary>Raised by <see cref="Poll"/> once, last: null after Leave/Close, else the error that ended the stream.</summary>
         public event Action<Exception> Closed;
@@ -170,6 +183,10 @@ namespace Tickcast
                     var onResumed = Resumed;
                     if (onResumed != null) onResumed(ev);
                     break;
+                case ClientEventKind.UdpModeChanged:
+                    var onUdp = UdpModeChanged;
+                    if (onUdp != null) onUdp(ev.UdpMode);
+                    break;
                 case ClientEventKind.Closed:
                     var onClosed = Closed;
                     if (onClosed != null) onClosed(ev.Error);
@@ -236,7 +253,18 @@ namespace Tickcast
                 uint seq = core.NextInput(payload, out message);
                 var session = current;
                 if (session != null && session.Welcomed)
-                    session.Connection.Send(message);
+                {
+                    var udp = session.Udp;
+                    if (udp == null)
+                    {
+                        session.Connection.Send(message);
+                    }
+                    else
+                    {
+                        // by datagram while UDP is active, else by the stream (after what it has not carried)
+                        Drive(session, udp, (u, now, act) => u.OnInput(now, act));
+                    }
+                }
                 return seq;
             }
         }
@@ -359,6 +387,26 @@ namespace Tickcast
         /// <summary>Where the client connects now (the entry point, or where a redirect sent it).</summary>
         public Endpoint Endpoint { get { lock (gate) return planner.Current; } }
 
+        /// <summary>The UDP path: the current session's mode (null without one) and the counters of every session so far.</summary>
+        public UdpStatus Udp
+        {
+            get
+            {
+                lock (gate)
+                {
+                    var status = udpTotals.Copy();
+                    var path = current == null ? null : current.Udp;
+                    if (path != null)
+                    {
+                        status.Add(path.Session);
+                        status.Mode = path.Session.Mode;
+                        status.Rtt = path.Session.Rtt;
+                    }
+                    return status;
+                }
+            }
+        }
+
         /// <summary>A welcomed connection is open.</summary>
         public bool IsConnected { get { lock (gate) return current != null && current.Welcomed && !done; } }
 
@@ -423,6 +471,9 @@ namespace Tickcast
                 connection.Dispose();
                 lock (gate)
                 {
+                    StopUdp(session);
+                    if (session.Failure != null)
+                        failure = session.Failure;   // what ended it on the UDP path (a tick gap, ...)
                     current = null;
                     if (session.LeaveTimer != null)
                         session.LeaveTimer.Dispose();
@@ -498,6 +549,8 @@ namespace Tickcast
             public Endpoint Endpoint { get; private set; }
             public bool Welcomed;   // read and written under the client's gate
             public Timer LeaveTimer;
+            public UdpPath Udp;        // the UDP session beside it, if any (under the gate)
+            public Exception Failure;  // set when the UDP path ended the connection (under the gate)
 
             public void OnMessage(byte[] body)
             {
@@ -558,6 +611,8 @@ namespace Tickcast
                 }
             }
             Log("welcomed at " + session.Endpoint + ", slot " + welcome.Slot + ", first tick " + welcome.FirstTick);
+            if (options.Udp)
+                StartUdp(session, welcome.Udp);
         }
 
         void OnTick(Session session, ServerMessage message)
@@ -568,10 +623,195 @@ namespace Tickcast
                     throw new RemoteProtocolException("a Tick before the Welcome");
                 if (done)
                     return;
-                var ticks = core.OnTick(message.Tick, message.TickBytes);
-                for (int i = 0; i < ticks.Count; i++)
-                    Enqueue(new ClientEvent(ClientEventKind.Tick) { Tick = ticks[i] });
+                var udp = session.Udp;
+                if (udp != null)
+                {
+                    // merged with the datagrams' ticks: each once, in order, whichever path brought it
+                    Drive(session, udp, (u, now, act) => u.OnStreamTick(message.Tick.Number, message, now, act));
+                    return;
+                }
+                EnqueueTicks(core.OnTick(message.Tick, message.TickBytes));
             }
+        }
+
+        void EnqueueTicks(List<Tick> ticks)
+        {
+            for (int i = 0; i < ticks.Count; i++)
+                Enqueue(new ClientEvent(ClientEventKind.Tick) { Tick = ticks[i] });
+        }
+
+        // ------------------------------------------------------------ the UDP path
+
+        /// <summary>The UDP session of one connection: the sans-I/O session, its socket, its timer.</summary>
+        sealed class UdpPath
+        {
+            public UdpPath(UdpSession session, IDatagramLink link, IPEndPoint remote)
+            {
+                Session = session;
+                Link = link;
+                Remote = remote;
+            }
+
+            public readonly UdpSession Session;
+            public readonly IDatagramLink Link;
+            public readonly IPEndPoint Remote;
+            public readonly UdpActions Actions = new UdpActions();   // reused under the gate
+            public Timer Timer;
+        }
+
+        /// <summary>After a Welcome (on the connection thread): opens the offered UDP session, or says why not.</summary>
+        void StartUdp(Session session, UdpOffer offer)
+        {
+            string why = offer == null ? "the server offers no UDP session" : UdpSession.Usable(offer);
+            if (why != null)
+            {
+                Log(why + ": ticks and inputs stay on the stream");
+                return;
+            }
+            IPEndPoint remote;
+            IDatagramLink link;
+            try
+            {
+                remote = UdpAddress(session, offer);   // may look a name up: not under the gate
+                link = datagrams.Open(remote);
+            }
+            catch (Exception e)
+            {
+                if (!(e is SocketException || e is ArgumentException || e is IOException))
+                    throw;
+                Log("cannot use the UDP offer (" + offer.Host + ":" + offer.Port + "): " + e.Message + "; staying on the stream");
+                return;
+            }
+            UdpPath path;
+            lock (gate)
+            {
+                if (done || current != session)
+                {
+                    link.Dispose();
+                    return;
+                }
+                // the stream carried every input so far (the Welcome's resend included)
+                var udp = new UdpSession(core, offer, options.UdpTimers);
+                path = new UdpPath(udp, link, remote);
+                session.Udp = path;
+                path.Timer = new Timer(_ => OnUdpTimer(session, path));
+                Enqueue(new ClientEvent(ClientEventKind.UdpModeChanged) { UdpMode = udp.Mode });
+                Drive(session, path, (u, now, act) => u.Start(now, act));
+            }
+            Log("UDP session to " + remote + ": probing");
+            new Thread(() => ReadDatagrams(session, path)) { IsBackground = true, Name = "tickcast udp " + core.PlayerId }.Start();
+        }
+
+        /// <summary>Where the datagrams go: the offer's host, or the address the stream is connected to.</summary>
+        static IPEndPoint UdpAddress(Session session, UdpOffer offer)
+        {
+            IPAddress address;
+            if (offer.Host.Length == 0)
+            {
+                var connected = session.Connection as IRemoteAddress;
+                address = connected != null ? connected.RemoteAddress : Lookup(session.Endpoint.Host);
+            }
+            else if (!IPAddress.TryParse(offer.Host, out address))
+            {
+                address = Lookup(offer.Host);
+            }
+            return new IPEndPoint(address, (int)offer.Port);
+        }
+
+        static IPAddress Lookup(string host)
+        {
+            IPAddress literal;
+            if (IPAddress.TryParse(host, out literal))
+                return literal;
+            var addresses = Dns.GetHostAddresses(host);
+            if (addresses.Length == 0)
+                throw new SocketException((int)SocketError.HostNotFound);
+            return addresses[0];
+        }
+
+        /// <summary>The UDP session's receive loop (its own thread, until the link is disposed).</summary>
+        void ReadDatagrams(Session session, UdpPath path)
+        {
+            while (true)
+            {
+                var data = path.Link.Receive();
+                if (data == null)
+                    return;
+                lock (gate)
+                {
+                    if (session.Udp != path || done)
+                        return;
+                    Drive(session, path, (u, now, act) => u.OnDatagram(data, 0, data.Length, now, act));
+                }
+            }
+        }
+
+        void OnUdpTimer(Session session, UdpPath path)
+        {
+            lock (gate)
+            {
+                if (session.Udp != path || done)
+                    return;
+                Drive(session, path, (u, now, act) => u.OnTimer(now, act));
+            }
+        }
+
+        /// <summary>Calls the UDP session (under the gate), then carries out what it asked for: ticks to
+        /// the game, inputs to the stream, datagrams to the server, a mode change as an event; then re-arms
+        /// its timer.</summary>
+        void Drive(Session session, UdpPath path, Action<UdpSession, TimeSpan, UdpActions> call)
+        {
+            var act = path.Actions;
+            try
+            {
+                call(path.Session, Clock.Elapsed, act);
+            }
+            catch (Exception e)
+            {
+                // a tick gap without SkipEmptyTicks: as on the stream, it ends the connection
+                if (!(e is TickcastException))
+                    throw;
+                act.Clear();
+                if (session.Failure == null)
+                    session.Failure = e;
+                session.Connection.Abort();
+                return;
+            }
+            EnqueueTicks(act.Ticks);
+            foreach (var message in act.StreamMessages)
+                session.Connection.Send(message);
+            foreach (var datagram in act.Datagrams)
+                path.Link.Send(datagram);
+            if (act.ModeChanged)
+            {
+                Enqueue(new ClientEvent(ClientEventKind.UdpModeChanged) { UdpMode = path.Session.Mode });
+                Log("UDP " + path.Session.Mode.ToString().ToLowerInvariant());
+            }
+            act.Clear();
+            var deadline = path.Session.NextDeadline;
+            if (deadline == TimeSpan.MaxValue)
+            {
+                path.Timer.Change(Timeout.Infinite, Timeout.Infinite);
+            }
+            else
+            {
+                // rounded up: a timer that fires a little early would find nothing due and spin
+                double ms = Math.Ceiling((deadline - Clock.Elapsed).TotalMilliseconds);
+                path.Timer.Change((long)Math.Max(1, ms), Timeout.Infinite);
+            }
+        }
+
+        /// <summary>The connection ended (under the gate): so does its UDP session.</summary>
+        void StopUdp(Session session)
+        {
+            var path = session.Udp;
+            if (path == null)
+                return;
+            session.Udp = null;
+            udpTotals.Add(path.Session);
+            path.Timer.Dispose();
+            path.Link.Dispose();   // wakes its reader, which then finds the session gone
+            path.Session.Dispose();
         }
 
         void OnPong(Pong pong)

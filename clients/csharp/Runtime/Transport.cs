@@ -52,6 +52,13 @@ namespace Tickcast
         void Abort();
     }
 
+    /// <summary>A connection that knows the IP address it is connected to: a UDP offer whose host is
+    /// empty means that address (not a new lookup of the endpoint's name, which may give another).</summary>
+    public interface IRemoteAddress
+    {
+        System.Net.IPAddress RemoteAddress { get; }
+    }
+
     /// <summary>The connection was ended on purpose by this client (<see cref="ITransportConnection.Abort"/>).</summary>
     public sealed class ConnectionAborted : System.IO.IOException
     {

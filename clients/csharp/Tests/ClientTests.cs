@@ -53,21 +53,7 @@ namespace Tickcast.Tests
         /// <summary>Takes events (via TryTakeEvent, on this thread) until one of <paramref name="kind"/> came.</summary>
         List<ClientEvent> Until(ClientEventKind kind)
         {
-            var seen = new List<ClientEvent>();
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (DateTime.UtcNow < deadline)
-            {
-                ClientEvent ev;
-                while (client.TryTakeEvent(out ev))
-                {
-                    seen.Add(ev);
-                    if (ev.Kind == kind)
-                        return seen;
-                }
-                client.WaitForEvent(TimeSpan.FromMilliseconds(100));
-            }
-            Assert.Fail("no " + kind + " event within 10 s; got " + string.Join(", ", seen.ConvertAll(e => e.ToString()).ToArray()));
-            return seen;
+            return Events.Until(client, ev => ev.Kind == kind, kind + " event");
         }
 
         static RelayedInput In(uint slot, uint seq, string payload)

@@ -1,9 +1,13 @@
-// The program the Python test suite drives (tests/integration/test_csharp_client.py):
+// The program the Python test suite drives (tests/integration/test_csharp_client.py
+// and test_csharp_udp.py):
 //
 //   mono Tickcast.Harness.exe golden < vectors.tsv
 //       decodes each vector (kind, name, hex) and prints, as one JSON line each,
 //       its dump and its encoding again (plus the Hello/Input the core builds);
+//       (udp-* vectors: datagrams read and encoded back, a client datagram made
+//       from its fields, a scripted UdpSession; see UdpScript);
 //   mono Tickcast.Harness.exe client --host H --port P --player ID [options]
+//       (--udp asks for a UDP session)
 //       one TickcastClient, remote-controlled: commands on stdin (send HEX,
 //       hash TICK HEX, leave, close, close-noleave, stats, quit), every event as
 //       a JSON line on stdout, taken with Poll() on the main thread.
@@ -16,6 +20,7 @@ using System.Text;
 using System.Threading;
 using Tickcast;
 using Tickcast.Protocol;
+using Tickcast.Udp;
 
 namespace Tickcast.Tools
 {
@@ -71,7 +76,7 @@ namespace Tickcast.Tools
 
         static void Vector(string kind, string[] parts, Json json)
         {
-            byte[] data = kind == "hello" || kind == "input" ? null : FromHex(parts[2]);
+            byte[] data = kind == "hello" || kind == "input" || kind.StartsWith("udp-", StringComparison.Ordinal) ? null : FromHex(parts[2]);
             switch (kind)
             {
                 case "server":
@@ -145,9 +150,157 @@ namespace Tickcast.Tools
                     json.Add("encoded", ToHex(Framing.Frame(ClientCore.InputMessage(uint.Parse(p[0], CultureInfo.InvariantCulture), FromHex(p[1])))));
                     break;
                 }
+                case "udp-server-read":
+                case "udp-client-read":
+                {
+                    // session \t key \t datagram,datagram,...: read through one replay window, then encode back
+                    var session = FromHex(parts[2]);
+                    var key = new DatagramKey(FromHex(parts[3]));
+                    var window = new ReplayWindow();
+                    var results = new List<string>();
+                    foreach (var hex in parts[4].Split(','))
+                    {
+                        var datagram = FromHex(hex);
+                        results.Add(kind == "udp-server-read"
+                            ? ServerDatagramJson(datagram, session, key, window)
+                            : ClientDatagramJson(datagram, session, key, window));
+                    }
+                    json.AddRaw("results", "[" + string.Join(",", results.ToArray()) + "]");
+                    break;
+                }
+                case "udp-client-make":
+                {
+                    // session \t key \t seq \t active \t received \t response|- \t ping|- \t seq:payload;...
+                    var d = new ClientDatagram
+                    {
+                        Seq = uint.Parse(parts[4], CultureInfo.InvariantCulture),
+                        Active = parts[5] == "1",
+                        Received = ulong.Parse(parts[6], CultureInfo.InvariantCulture),
+                        Response = parts[7] == "-" ? null : FromHex(parts[7]),
+                        Ping = parts[8] == "-" ? (ulong?)null : ulong.Parse(parts[8], CultureInfo.InvariantCulture),
+                    };
+                    if (parts.Length > 9 && parts[9].Length > 0)
+                        foreach (var input in parts[9].Split(';'))
+                        {
+                            var sp = input.Split(':');
+                            d.InputFrames.Add(Framing.Frame(ClientCore.InputMessage(uint.Parse(sp[0], CultureInfo.InvariantCulture), FromHex(sp[1]))));
+                        }
+                    using (var key = new DatagramKey(FromHex(parts[3])))
+                        json.Add("encoded", ToHex(Datagram.EncodeClient(FromHex(parts[2]), key, d)));
+                    break;
+                }
+                case "udp-script":
+                    json.AddRaw("steps", UdpScript(parts[2] == "1", parts[3]));
+                    break;
                 default:
                     throw new ArgumentException("unknown vector kind " + kind);
             }
+        }
+
+        static string ServerDatagramJson(byte[] data, byte[] session, DatagramKey key, ReplayWindow window)
+        {
+            ServerDatagram d;
+            var refusal = Datagram.ReadServer(data, 0, data.Length, session, key, window, out d);
+            var json = new Json();
+            json.Add("refusal", refusal.ToString());
+            if (d != null)
+            {
+                json.Add("seq", d.Seq);
+                json.Add("newest", d.Newest);
+                json.Add("span", d.Span);
+                json.AddRaw("challenge", d.Challenge == null ? "null" : Json.Quote(ToHex(d.Challenge)));
+                json.AddRaw("pong", d.Pong.HasValue ? d.Pong.Value.ToString(CultureInfo.InvariantCulture) : "null");
+                json.AddRaw("frames", "[" + string.Join(",", d.Frames.Select(f => "[" + f.Number + "," + Json.Quote(ToHex(f.Body)) + "]").ToArray()) + "]");
+                var frames = d.Frames.Select(f => Framing.Frame(f.Body)).ToList();
+                json.Add("encoded", ToHex(Datagram.EncodeServer(session, key, d.Seq, d.Newest, d.Span, d.Challenge, d.Pong, frames)));
+            }
+            return json.ToString();
+        }
+
+        static string ClientDatagramJson(byte[] data, byte[] session, DatagramKey key, ReplayWindow window)
+        {
+            ClientDatagram d;
+            var refusal = Datagram.ReadClient(data, 0, data.Length, session, key, window, out d);
+            var json = new Json();
+            json.Add("refusal", refusal.ToString());
+            if (d != null)
+            {
+                json.Add("seq", d.Seq);
+                json.Add("active", d.Active);
+                json.Add("received", d.Received);
+                json.AddRaw("response", d.Response == null ? "null" : Json.Quote(ToHex(d.Response)));
+                json.AddRaw("ping", d.Ping.HasValue ? d.Ping.Value.ToString(CultureInfo.InvariantCulture) : "null");
+                json.AddRaw("inputs", "[" + string.Join(",", d.Inputs.Select(i => "[" + i.Seq + "," + Json.Quote(ToHex(i.Payload)) + "]").ToArray()) + "]");
+                json.Add("encoded", ToHex(Datagram.EncodeClient(session, key, d)));
+            }
+            return json.ToString();
+        }
+
+        /// <summary>A ClientCore and a UdpSession driven by a script of timed events (time in 1/64 s, which
+        /// every timer of the session is a whole multiple of, so float and integer clocks agree):
+        /// welcome@HEX@T, input@T@HEX, dgram@T@HEX, stream@T@HEX, timer@T, separated by ';'. For every
+        /// event: the datagrams sent, the frames written on the stream, the ticks handed over, the mode.</summary>
+        static string UdpScript(bool skipEmptyTicks, string script)
+        {
+            var core = new ClientCore("cy", "arena", skipEmptyTicks: skipEmptyTicks) { UdpVersion = 1 };
+            UdpSession udp = null;
+            var act = new UdpActions();
+            var steps = new List<string>();
+            foreach (var command in script.Split(';'))
+            {
+                var p = command.Split('@');
+                var stream = new List<string>();
+                var ticks = new List<Tick>();
+                TimeSpan now = p.Length > 1 && p[0] != "welcome" ? TimeSpan.FromTicks(long.Parse(p[1], CultureInfo.InvariantCulture) * (TimeSpan.TicksPerSecond / 64)) : TimeSpan.Zero;
+                switch (p[0])
+                {
+                    case "welcome":
+                    {
+                        var welcome = ServerMessage.Decode(FromHex(p[1])).Welcome;
+                        foreach (var resend in core.OnWelcome(welcome))
+                            stream.Add(ToHex(Framing.Frame(resend)));
+                        now = TimeSpan.FromTicks(long.Parse(p[2], CultureInfo.InvariantCulture) * (TimeSpan.TicksPerSecond / 64));
+                        udp = new UdpSession(core, welcome.Udp);
+                        udp.Start(now, act);
+                        break;
+                    }
+                    case "input":
+                    {
+                        byte[] message;
+                        core.NextInput(FromHex(p[2]), out message);
+                        udp.OnInput(now, act);
+                        break;
+                    }
+                    case "dgram":
+                    {
+                        var data = FromHex(p[2]);
+                        udp.OnDatagram(data, 0, data.Length, now, act);
+                        break;
+                    }
+                    case "stream":
+                    {
+                        var message = ServerMessage.Decode(FromHex(p[2]));
+                        udp.OnStreamTick(message.Tick.Number, message, now, act);
+                        break;
+                    }
+                    case "timer":
+                        udp.OnTimer(now, act);
+                        break;
+                    default:
+                        throw new ArgumentException("unknown script command " + p[0]);
+                }
+                ticks.AddRange(act.Ticks);
+                foreach (var message in act.StreamMessages)
+                    stream.Add(ToHex(Framing.Frame(message)));
+                var step = new Json();
+                step.AddRaw("datagrams", "[" + string.Join(",", act.Datagrams.Select(d => Json.Quote(ToHex(d))).ToArray()) + "]");
+                step.AddRaw("stream", "[" + string.Join(",", stream.Select(Json.Quote).ToArray()) + "]");
+                step.AddRaw("ticks", "[" + string.Join(",", ticks.Select(t => "[" + t.Number + "," + Json.Quote(ToHex(t.Raw)) + "]").ToArray()) + "]");
+                step.Add("mode", udp.Mode.ToString().ToLowerInvariant());
+                steps.Add(step.ToString());
+                act.Clear();
+            }
+            return "[" + string.Join(",", steps.ToArray()) + "]";
         }
 
         static string Utf8(string hex)
@@ -254,6 +407,10 @@ namespace Tickcast.Tools
                     case "--protocol-version": options.ProtocolVersion = uint.Parse(next(), CultureInfo.InvariantCulture); break;
                     case "--seed": options.Seed = int.Parse(next(), CultureInfo.InvariantCulture); break;
                     case "--log": options.Log = message => Console.Error.WriteLine(message); break;
+                    case "--udp": options.Udp = true; break;
+                    case "--udp-silence": Timers(options).Silence = Seconds(next()); break;
+                    case "--udp-probe-timeout": Timers(options).ProbeTimeout = Seconds(next()); break;
+                    case "--udp-retry": Timers(options).FallbackProbeInterval = Seconds(next()); break;
                     default: throw new ArgumentException("unknown option " + a);
                 }
             }
@@ -293,6 +450,12 @@ namespace Tickcast.Tools
                 var json = Event("resumed", mainThread);
                 json.Add("reconnects", ev.Reconnects);
                 json.Add("endpoint", ev.Endpoint.ToString());
+                Emit(json);
+            };
+            client.UdpModeChanged += mode =>
+            {
+                var json = Event("udp", mainThread);
+                json.Add("mode", mode.ToString().ToLowerInvariant());
                 Emit(json);
             };
             client.Closed += error =>
@@ -397,6 +560,19 @@ namespace Tickcast.Tools
                         json.AddRaw("rtt_ms", client.Rtt.HasValue ? client.Rtt.Value.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture) : "null");
                         json.AddRaw("kicks", "[" + string.Join(",", client.Kicks.Select(k => "[" + Json.Quote(k.GetType().Name) + "," + Json.Quote(k.ReasonName) + "," + Json.Quote(k.Detail) + "]").ToArray()) + "]");
                         json.AddRaw("members", "[" + string.Join(",", client.Members.Values.OrderBy(m => m.Slot).Select(m => "[" + m.Slot + "," + Json.Quote(m.PlayerId) + "]").ToArray()) + "]");
+                        var udp = client.Udp;
+                        var u = new Json();
+                        u.AddRaw("mode", udp.Mode.HasValue ? Json.Quote(udp.Mode.Value.ToString().ToLowerInvariant()) : "null");
+                        u.Add("sessions", udp.Sessions);
+                        u.Add("datagrams_sent", udp.DatagramsSent);
+                        u.Add("datagrams_received", udp.DatagramsReceived);
+                        u.Add("refused", udp.Refused);
+                        u.Add("fallbacks", udp.Fallbacks);
+                        u.Add("ticks_via_datagram", udp.TicksViaDatagram);
+                        u.Add("ticks_via_stream", udp.TicksViaStream);
+                        u.Add("duplicate_ticks", udp.DuplicateTicks);
+                        u.Add("repaired_ticks", udp.RepairedTicks);
+                        json.AddRaw("udp", u.ToString());
                         Emit(json);
                         return false;
                     }
@@ -448,6 +624,13 @@ namespace Tickcast.Tools
         static string Members(IReadOnlyList<Member> members)
         {
             return "[" + string.Join(",", members.Select(m => "[" + m.Slot + "," + Json.Quote(m.PlayerId) + "]").ToArray()) + "]";
+        }
+
+        static UdpTimers Timers(ClientOptions options)
+        {
+            if (options.UdpTimers == null)
+                options.UdpTimers = new UdpTimers();
+            return options.UdpTimers;
         }
 
         static TimeSpan Seconds(string s)

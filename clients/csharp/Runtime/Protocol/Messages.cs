@@ -63,6 +63,7 @@ namespace Tickcast.Protocol
         public ulong ResumeAfter { get; set; }      // 0 = fresh join
         public bool FullHistory { get; set; }
         public bool Spectator { get; set; }
+        public uint UdpVersion { get; set; }        // 0 = stream only; 1 = asks for a UDP session
 
         public void WriteTo(ProtoWriter w)
         {
@@ -73,6 +74,7 @@ namespace Tickcast.Protocol
             w.WriteUInt64Field(5, ResumeAfter);
             w.WriteBoolField(6, FullHistory);
             w.WriteBoolField(7, Spectator);
+            w.WriteUInt32Field(8, UdpVersion);
         }
 
         public static Hello Parse(ProtoReader r)
@@ -89,6 +91,7 @@ namespace Tickcast.Protocol
                 else if (field == 5 && type == WireType.Varint) m.ResumeAfter = r.ReadVarint();
                 else if (field == 6 && type == WireType.Varint) m.FullHistory = r.ReadBool();
                 else if (field == 7 && type == WireType.Varint) m.Spectator = r.ReadBool();
+                else if (field == 8 && type == WireType.Varint) m.UdpVersion = r.ReadUInt32();
                 else r.SkipField(field, type);
             }
             return m;
@@ -310,6 +313,8 @@ namespace Tickcast.Protocol
         public List<Member> Members { get; private set; } = new List<Member>();
         public uint LastSeq { get; set; }
         public string ServerId { get; set; } = "";
+        /// <summary>The UDP session offered beside this connection; null: stay on the stream.</summary>
+        public UdpOffer Udp { get; set; }
 
         public void WriteTo(ProtoWriter w)
         {
@@ -320,6 +325,12 @@ namespace Tickcast.Protocol
             w.WriteMessageFields(5, Members);
             w.WriteUInt32Field(6, LastSeq);
             w.WriteStringField(7, ServerId);
+            if (Udp != null)
+            {
+                var inner = new ProtoWriter();
+                Udp.WriteTo(inner);
+                w.WriteMessageField(8, inner);
+            }
         }
 
         public static Welcome Parse(ProtoReader r)
@@ -336,6 +347,48 @@ namespace Tickcast.Protocol
                 else if (field == 5 && type == WireType.LengthDelimited) m.Members.Add(Member.Parse(r.ReadMessage()));
                 else if (field == 6 && type == WireType.Varint) m.LastSeq = r.ReadUInt32();
                 else if (field == 7 && type == WireType.LengthDelimited) m.ServerId = r.ReadString();
+                else if (field == 8 && type == WireType.LengthDelimited) m.Udp = UdpOffer.Parse(r.ReadMessage());
+                else r.SkipField(field, type);
+            }
+            return m;
+        }
+    }
+
+    /// <summary>A UDP session beside one stream connection (Welcome field 8); it lives as long as that connection.</summary>
+    public sealed class UdpOffer : IMessage
+    {
+        /// <summary>The datagram version the server uses (at most Hello.udp_version).</summary>
+        public uint Version { get; set; }
+        /// <summary>The UDP port to send datagrams to.</summary>
+        public uint Port { get; set; }
+        /// <summary>The host to send them to; "" = the address the stream is connected to.</summary>
+        public string Host { get; set; } = "";
+        /// <summary>8 bytes, copied into the header of every datagram.</summary>
+        public byte[] SessionId { get; set; } = new byte[0];
+        /// <summary>32 bytes: the HMAC-SHA256 key of both directions.</summary>
+        public byte[] Key { get; set; } = new byte[0];
+
+        public void WriteTo(ProtoWriter w)
+        {
+            w.WriteUInt32Field(1, Version);
+            w.WriteUInt32Field(2, Port);
+            w.WriteStringField(3, Host);
+            w.WriteBytesField(4, SessionId);
+            w.WriteBytesField(5, Key);
+        }
+
+        public static UdpOffer Parse(ProtoReader r)
+        {
+            var m = new UdpOffer();
+            int field;
+            WireType type;
+            while (r.TryReadTag(out field, out type))
+            {
+                if (field == 1 && type == WireType.Varint) m.Version = r.ReadUInt32();
+                else if (field == 2 && type == WireType.Varint) m.Port = r.ReadUInt32();
+                else if (field == 3 && type == WireType.LengthDelimited) m.Host = r.ReadString();
+                else if (field == 4 && type == WireType.LengthDelimited) m.SessionId = r.ReadBytes();
+                else if (field == 5 && type == WireType.LengthDelimited) m.Key = r.ReadBytes();
                 else r.SkipField(field, type);
             }
             return m;

@@ -227,6 +227,28 @@ namespace Tickcast.Protocol
         /// <summary>All bytes of the range have been read.</summary>
         public bool Done { get { return pos >= end; } }
 
+        /// <summary>Bytes of the range not read yet.</summary>
+        public int Remaining { get { return end - pos; } }
+
+        /// <summary>One raw byte (not a protobuf field: the UDP datagrams' flags).</summary>
+        public byte ReadRawByte()
+        {
+            if (pos >= end)
+                throw new RemoteProtocolException("truncated: a byte expected");
+            return data[pos++];
+        }
+
+        /// <summary><paramref name="count"/> raw bytes, copied out.</summary>
+        public byte[] ReadRawBytes(int count)
+        {
+            if (end - pos < count)
+                throw new RemoteProtocolException("truncated: " + count + " bytes expected, " + (end - pos) + " left");
+            var copy = new byte[count];
+            Buffer.BlockCopy(data, pos, copy, 0, count);
+            pos += count;
+            return copy;
+        }
+
         /// <summary>The next field's key; false at the end of the message.</summary>
         public bool TryReadTag(out int field, out WireType type)
         {

@@ -1,7 +1,7 @@
 // A .NET console program on tickcast: joins a room, sends an input every few
 // ticks, prints every tick, and leaves after a number of ticks.
 //
-//   mono ConsoleSample.exe --host 127.0.0.1 --port 7777 --player ada --room r1 --ticks 60
+//   mono ConsoleSample.exe --host 127.0.0.1 --port 7777 --player ada --room r1 --ticks 60 [--udp]
 //
 // A console program has no frame loop, so it blocks until an event waits
 // (client.WaitForEvent) and then polls; a game polls once per frame instead.
@@ -19,21 +19,33 @@ namespace Tickcast.Samples
             var options = new ClientOptions { PlayerId = "console-" + System.Diagnostics.Process.GetCurrentProcess().Id, Room = "r1" };
             ulong ticksToPlay = 60;
             int every = 10;
-            for (int i = 0; i + 1 < args.Length; i += 2)
+            for (int i = 0; i < args.Length; i++)
             {
-                switch (args[i])
+                if (args[i] == "--udp")
                 {
-                    case "--host": options.Host = args[i + 1]; break;
-                    case "--port": options.Port = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
-                    case "--player": options.PlayerId = args[i + 1]; break;
-                    case "--room": options.Room = args[i + 1]; break;
-                    case "--token": options.Token = args[i + 1]; break;
-                    case "--ticks": ticksToPlay = ulong.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
-                    case "--every": every = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
-                    default:
-                        Console.Error.WriteLine("usage: ConsoleSample.exe [--host H] [--port P] [--player ID] [--room R] [--token JWT] [--ticks N] [--every K]");
-                        return 2;
+                    options.Udp = true;   // a flag: no value
+                    continue;
                 }
+                string value = i + 1 < args.Length ? args[i + 1] : null;
+                switch (value == null ? "" : args[i])
+                {
+                    case "--host": options.Host = value; break;
+                    case "--port": options.Port = int.Parse(value, CultureInfo.InvariantCulture); break;
+                    case "--player": options.PlayerId = value; break;
+                    case "--room": options.Room = value; break;
+                    case "--token": options.Token = value; break;
+                    case "--ticks": ticksToPlay = ulong.Parse(value, CultureInfo.InvariantCulture); break;
+                    case "--every": every = int.Parse(value, CultureInfo.InvariantCulture); break;
+                    default:
+                        value = null;
+                        break;
+                }
+                if (value == null)
+                {
+                    Console.Error.WriteLine("usage: ConsoleSample.exe [--host H] [--port P] [--player ID] [--room R] [--token JWT] [--ticks N] [--every K] [--udp]");
+                    return 2;
+                }
+                i++;
             }
 
             using (var client = new TickcastClient(options))
@@ -58,6 +70,7 @@ namespace Tickcast.Samples
                 };
                 client.Disconnected += error => Console.WriteLine("connection lost (" + error.Message + "); resuming");
                 client.Resumed += ev => Console.WriteLine("resumed (" + ev.Reconnects + " reconnects so far)");
+                client.UdpModeChanged += mode => Console.WriteLine("UDP " + mode.ToString().ToLowerInvariant());
                 client.Closed += error =>
                 {
                     closed = true;

@@ -17,6 +17,9 @@ public class TickcastPlayer : MonoBehaviour
     [SerializeField] int port = 7777;
     [SerializeField] string playerId = "unity-player";
     [SerializeField] string room = "r1";
+    // ticks and inputs by UDP datagrams beside the TCP connection when the server offers it
+    // (standalone and mobile builds; WebGL has no sockets)
+    [SerializeField] bool udp = true;
 
     TickcastClient client;
     readonly Dictionary<uint, int[]> positions = new Dictionary<uint, int[]>();   // slot -> {x, y}
@@ -31,6 +34,7 @@ public class TickcastPlayer : MonoBehaviour
             Port = port,
             PlayerId = playerId,
             Room = room,
+            Udp = udp,
             Log = message => Debug.Log("tickcast: " + message),   // Debug.Log may be called from any thread
         });
         client.Welcomed += ev =>
@@ -42,6 +46,7 @@ public class TickcastPlayer : MonoBehaviour
         client.TickReceived += Step;
         client.Disconnected += error => status = "reconnecting (" + error.Message + ")";
         client.Resumed += ev => status = "slot " + ev.Slot + " in " + client.Room;
+        client.UdpModeChanged += mode => Debug.Log("tickcast: UDP " + mode);   // Active: ticks by datagram
         client.Closed += error =>
         {
             status = error == null ? "left" : "stopped: " + error.Message;
