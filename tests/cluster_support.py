@@ -84,15 +84,17 @@ async def wait_for_redis(url: str) -> None:
 class RedisProcess:
     """A redis-server of a test (no persistence unless `aof`)."""
 
-    def __init__(self, workdir: Path, aof: bool = False) -> None:
+    def __init__(self, workdir: Path, aof: bool = False, password: str = "") -> None:
         self.port = free_port()
         self.workdir = workdir
         self.aof = aof
+        self.password = password  # --requirepass; the url carries it
         self.proc: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -100,6 +102,8 @@ class RedisProcess:
                 "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"]
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else [
             "--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.proc = await asyncio.create_subprocess_exec(
             redis_server(), *args, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

@@ -1,18 +1,23 @@
-"""Helpers for tests of the HTTP side: a server with its HTTP service, and a
+"""Helpers for tests of the HTTP side: a server with its HTTP service, a
 protocol v1 client over WebSocket (the websockets library) that keeps every
-server message, raw and parsed. Every wait is bounded by a timeout.
+server message, raw and parsed, and a WebSocket client on a raw socket that
+can send what no library sends. Every wait is bounded by a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from support import DEFAULT_TIMEOUT, RawClient, test_config
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
 
 from tickcast.http import HttpService
 from tickcast.proto import pb
@@ -20,10 +25,12 @@ from tickcast.server import Server
 
 
 @contextlib.asynccontextmanager
-async def http_server(**overrides: Any) -> AsyncIterator[tuple[Server, HttpService]]:
-    """A started Server with its HTTP service, both on free ports."""
+async def http_server(
+    services: list[Any] | None = None, **overrides: Any
+) -> AsyncIterator[tuple[Server, HttpService]]:
+    """A started Server with its HTTP service (after `services`), both on free ports."""
     http = HttpService()
-    server = Server(test_config(**overrides), [http])
+    server = Server(test_config(**overrides), [*(services or []), http])
     await server.start()
     try:
         yield server, http
@@ -96,6 +103,68 @@ class WsClient(RawClient):
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(), 2.0)
+
+
+def client_frame(opcode: Opcode, data: bytes, *, mask: bool = True) -> bytes:
+    return Frame(opcode, data).serialize(mask=mask, extensions=[])
+
+
+class RawWs:
+    """A WebSocket client on a raw socket: it sends bytes as given, and parses
+    what the server sends with the websockets library's frame parser."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.parser = StreamReader()
+
+    @classmethod
+    async def connect(cls, http: HttpService | int, then: bytes = b"") -> RawWs:
+        """Upgrade (`http`: the service, or its port); `then` is sent in the same
+        write as the request, before the 101."""
+        port = http if isinstance(http, int) else int(http.address.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode() + then
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return cls(reader, writer)
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def next_frame(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
+        """The next frame the server sends (EOFError if the connection ends first)."""
+        gen = Frame.parse(self.parser.read_exact, mask=False)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as done:
+                frame: Frame = done.value
+                return frame
+            data = await asyncio.wait_for(self.reader.read(65536), timeout)
+            if not data:
+                raise EOFError("the connection ended")
+            self.parser.feed_data(data)
+
+    async def frames_until_close(self, timeout: float = 10.0) -> list[Frame]:
+        """Every frame the server sends, up to and including its close frame."""
+        frames: list[Frame] = []
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not frames or frames[-1].opcode is not Opcode.CLOSE:
+            try:
+                frames.append(await self.next_frame(end - loop.time()))
+            except EOFError:
+                raise AssertionError(f"ended without a close frame: {frames}") from None
+        return frames
+
+    async def close(self) -> None:
+        self.writer.close()
 
 
 def ticks_by_number(bodies: list[bytes]) -> dict[int, bytes]:

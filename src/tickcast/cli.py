@@ -192,10 +192,12 @@ def services_for(config: Config) -> tuple[list[Service], ClusterService | None, 
 async def serve(config: Config, source: Callable[[], Config] | None = None) -> int:
     """Run a server until SIGINT or SIGTERM. `source` builds the configuration again
     for a reload (SIGHUP, `tickcast reload`); without it there is nothing to reload."""
+    from tickcast import descriptors
     from tickcast.server import Server
     from tickcast.store import StoreError
     from tickcast.systemd import Notifier
 
+    descriptors.prepare(config)  # the soft RLIMIT_NOFILE up to the hard one, and a check
     try:
         services, cluster, http = services_for(config)
     except StoreError as exc:

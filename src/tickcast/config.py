@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast.errors import ConfigError
+from tickcast.redact import REDACTED, redact_url
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
@@ -92,6 +93,14 @@ class Config:
         default=60.0,
         metadata=_opt("seconds of ticks each room keeps in memory for resume and full_history"),
     )
+    history_bytes: int = field(
+        default=2 << 20,
+        metadata=_opt(
+            "bytes of ticks each room keeps in memory at most (the oldest go first, within "
+            "--history-seconds); with recording, older ticks are read from the tick log, "
+            "without it a resume that needs them is RESUME_UNAVAILABLE"
+        ),
+    )
     max_players: int = field(
         default=1024,
         metadata=_opt("players per room (ROOM_FULL beyond it); spectators not counted"),
@@ -104,7 +113,10 @@ class Config:
     )
     shutdown_timeout: float = field(
         default=5.0,
-        metadata=_opt("seconds to flush connections on shutdown before they are cut"),
+        metadata=_opt(
+            "seconds connections get on shutdown to receive their Kick before they are cut "
+            "(each is closed as soon as its Kick has reached the peer)"
+        ),
     )
     server_id: str = field(
         default="", metadata=_opt("id sent in Welcome.server_id (default: the host name)")
@@ -330,7 +342,7 @@ class Config:
 
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
-                value = getattr(self, name)
+                value = shown(name, getattr(self, name))
                 raise ConfigError(f"{flag_of(name)}: {what} (got {value!r})", field=name)
 
         need(0 <= self.port <= 65535, "port", "must be 0..65535")
@@ -344,6 +356,7 @@ class Config:
         need(self.queue_limit_ticks >= 1, "queue_limit_ticks", "must be >= 1")
         need(self.send_buffer_bytes >= 0, "send_buffer_bytes", "must be >= 0")
         need(self.history_seconds >= 0, "history_seconds", "must be >= 0")
+        need(self.history_bytes >= 65536, "history_bytes", "must be >= 65536")
         need(self.max_players >= 1, "max_players", "must be >= 1")
         need(self.shutdown_timeout >= 0, "shutdown_timeout", "must be >= 0")
         need(0 <= self.http_port <= 65535, "http_port", "must be 0..65535")
@@ -376,8 +389,23 @@ class Config:
             "cluster",
             "must be a redis:// URL",
         )
+        if self.cluster:
+            from redis.connection import parse_url  # only where a cluster is configured
+
+            try:
+                parse_url(self.cluster)  # type: ignore[no-untyped-call]
+            except ValueError as exc:  # e.g. a port that is not a number
+                need(False, "cluster", f"redis-py cannot read it: {exc}")
         need(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
         need(self.log_format in LOG_FORMATS, "log_format", "must be text or json")
+
+    def __repr__(self) -> str:
+        """Every field, with the secrets hidden (`shown`): a Config in a log line or a
+        traceback shows no admin token and no Redis password."""
+        shown_fields = (
+            f"{f.name}={shown(f.name, getattr(self, f.name))!r}" for f in dataclasses.fields(self)
+        )
+        return f"Config({', '.join(shown_fields)})"
 
     @property
     def tick_interval(self) -> float:
@@ -457,6 +485,20 @@ class Config:
         return changed, restart
 
 
+SECRET_WORDS = ("token", "secret", "password")
+"""A field named with one of these holds a secret itself (`admin_token`), unless it
+names the file the secret is in (`secret_file`, `admin_token_file`)."""
+
+
+def shown(name: str, value: Any) -> Any:
+    """A field's value as it may be printed (an error, a repr, /api/server): a secret
+    field's as `<redacted>`, a URL (`--cluster`) without its passwords
+    (`tickcast.redact.redact_url`)."""
+    if value and any(w in name for w in SECRET_WORDS) and not name.endswith("_file"):
+        return REDACTED
+    return redact_url(value) if isinstance(value, str) else value
+
+
 def flag_of(name: str) -> str:
     """The `tickcast serve` flag of a field: `--tick-rate` for `tick_rate`."""
     return "--" + name.replace("_", "-")
@@ -524,7 +566,9 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         }.get(kind, False)
         if not ok:
             article = "an" if kind[0] in "aeiou" else "a"
-            raise ConfigError(f"{where}: must be {article} {kind} (got {value!r})", field=name)
+            raise ConfigError(
+                f"{where}: must be {article} {kind} (got {shown(name, value)!r})", field=name
+            )
         if kind == "float":
             value = float(value)
             if not math.isfinite(value):

@@ -144,6 +144,17 @@ class Outbox:
     def catching_up(self) -> bool:
         return self._source is not None
 
+    @property
+    def source(self) -> TickSource | None:
+        """Where the catch-up in progress reads from (None when there is none)."""
+        return self._source
+
+    def over_bytes(self) -> bool:
+        """More unsent than the byte budget allows, a catch-up chunk besides: for
+        control frames (a Pong per Ping), which `offer`'s check never sees when
+        the room sends no live ticks."""
+        return self._buffered() > self.limit_bytes + CATCHUP_CHUNK_BYTES
+
     def pump(self) -> bool:
         """Send more catch-up ticks while the sink has room; False if the source
         no longer holds the next tick needed (the reader fell too far behind)."""

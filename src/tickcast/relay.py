@@ -103,6 +103,7 @@ class Relay:
         # totals for /metrics of what has already gone (live rooms and sessions
         # are summed at scrape time): added to once per closed room or session
         self.inputs_of_closed_rooms = 0
+        self.history_let_go_closed = 0  # ticks closed rooms let go for --history-bytes
         self.bytes_received_closed: Counter[str] = Counter()  # by transport
         self.bytes_sent_closed: Counter[str] = Counter()
         self.frames_sent_closed: Counter[str] = Counter()
@@ -307,6 +308,7 @@ class Relay:
         del self._rooms[room.name]
         self.rooms_closed += 1
         self.inputs_of_closed_rooms += room.inputs_sequenced
+        self.history_let_go_closed += room.history.let_go
         log.info("room closed %s", fields(room=room.name, why=why))
         return True
 
@@ -330,4 +332,5 @@ class Relay:
             s.kick(pb.REASON_SERVER_SHUTDOWN, "server shutting down")
         for room in self._rooms.values():
             self.inputs_of_closed_rooms += room.inputs_sequenced
+            self.history_let_go_closed += room.history.let_go
         self._rooms.clear()

@@ -210,7 +210,7 @@ class Room:
         self._inputs: list[bytes] = []
         self._joined: list[tuple[int, str]] = []
         self._left: list[int] = []
-        self.history = TickHistory(config.history_ticks, config.chain)
+        self.history = TickHistory(config.history_ticks, config.chain, config.history_bytes)
         self.chain = b""
         self.desyncs = DesyncJudge(name, config.tick_rate)
         self.inputs_sequenced = 0
@@ -254,6 +254,7 @@ class Room:
         room.now = now
         for p in state.players.values():
             member, p.member, p.membership = p.member, False, None
+            p.guard = InputGuard(config, now)  # the input limits hold for it as for a new one
             room.players[p.id] = p
             room._next_slot = max(room._next_slot, p.slot + 1)
             room._set_member(p, member)
@@ -573,6 +574,10 @@ class Room:
                 behind = self._memberships.get(ob)
                 if behind is not None:
                     behind.session.fell_behind()
+
+    def open_bytes(self) -> int:
+        """Bytes of the open tick's inputs so far (the memory budget counts them)."""
+        return sum(len(entry) for entry in self._inputs)
 
     def sessions(self) -> list[Session]:
         """The live sessions of the room, in the order they joined."""

@@ -2,7 +2,9 @@
 
 Shutdown order (uvicorn's): stop accepting, tell every connection
 (`Kick{SERVER_SHUTDOWN}`, those in their handshake too), let them flush within
-`shutdown_timeout`, then cut what is left.
+`shutdown_timeout`, then cut what is left. A connection whose Kick has reached
+its peer (`Connection.kick_delivered`) is cut at once, so the process exits as
+soon as every peer has its Kick, not after the whole timeout.
 
 The ticker is one loop timer for the whole process (every room ticks at the
 server's tick rate) scheduled at absolute deadlines, so ticks do not drift;
@@ -48,6 +50,8 @@ class Connection(Protocol):
     """What the server tracks of a client connection of any transport (TCP, WebSocket)."""
 
     def abort(self) -> None: ...
+
+    def kick_delivered(self, now: float) -> bool: ...
 
 
 class Server:
@@ -142,9 +146,23 @@ class Server:
         self._close_task = self._loop.create_task(self._finish_close())
 
     async def _finish_close(self) -> None:
-        deadline = self.loop.time() + self.config.shutdown_timeout
-        while self._connections and self.loop.time() < deadline:
+        # every connection has its Kick{SERVER_SHUTDOWN} queued: cut each as soon as
+        # the Kick has reached its peer (a peer that keeps its socket open must not
+        # hold the shutdown), and the rest, which do not read it, at the timeout
+        loop = self.loop
+        deadline = loop.time() + self.config.shutdown_timeout
+        while self._connections and loop.time() < deadline:
+            now = loop.time()
+            for conn in list(self._connections):
+                if conn.kick_delivered(now):
+                    conn.abort()
             await asyncio.sleep(0.02)
+        if self._connections:
+            log.info(
+                "connections cut at the shutdown timeout: their Kick was not taken %s",
+                fields(connections=len(self._connections),
+                       timeout_seconds=self.config.shutdown_timeout),
+            )
         for conn in list(self._connections):
             conn.abort()
         # give aborted transports their connection_lost callback

@@ -178,12 +178,31 @@ class Session:
         except Exception:
             self.internal_error()
 
-    def message_received(self, body: bytes, now: float) -> None:
-        """One whole message from a message transport (WebSocket)."""
+    def count_received(self, size: int, now: float) -> bool:
+        """`size` bytes a message transport read, its framing and control frames
+        included (a WebSocket's headers, pings, pongs): counted for /metrics and
+        against the receive budget, as `data_received` counts a stream's bytes.
+        False if the connection is closed, or over the budget (kicked). The
+        messages in them then come with `message_received(..., counted=True)`."""
+        if self.state is SessionState.CLOSED:
+            return False
+        self.bytes_received += size
+        if self.recv_guard is not None:
+            try:
+                self.recv_guard.admit(size, now)
+            except KickError as exc:
+                self.kick(exc.reason, exc.detail)
+                return False
+        return True
+
+    def message_received(self, body: bytes, now: float, counted: bool = False) -> None:
+        """One whole message from a message transport (WebSocket); `counted`: its
+        bytes went through `count_received` already."""
         if self.state is SessionState.CLOSED:
             return
         self.last_receive = now
-        self.bytes_received += len(body)
+        if not counted:
+            self.bytes_received += len(body)
         if len(body) > self.framer.max_frame:
             self.kick(
                 pb.REASON_FRAME_TOO_LARGE,
@@ -191,7 +210,7 @@ class Session:
             )
             return
         try:
-            if self.recv_guard is not None:
+            if self.recv_guard is not None and not counted:
                 self.recv_guard.admit(len(body), now)
             self._handle(body, now)
         except KickError as exc:
@@ -234,6 +253,8 @@ class Session:
             elif kind == "ping":
                 pong = pb.Pong(nonce=msg.ping.nonce, tick=m.room.last_sent())
                 self.outbox.send_now(wire.encode_server_message(pb.ServerMessage(pong=pong)))
+                if self.outbox.over_bytes():  # pings whose Pongs are not read
+                    self.fell_behind()
             elif kind == "state_hash":
                 if len(msg.state_hash.hash) > MAX_STATE_HASH_BYTES:
                     raise RemoteProtocolError(f"state hash over {MAX_STATE_HASH_BYTES} bytes")

@@ -10,6 +10,7 @@ import pytest
 from redis.connection import parse_url
 
 from tickcast.config import Config
+from tickcast.errors import ConfigError
 from tickcast.http.admin import redacted_config
 from tickcast.redact import redact_url
 
@@ -65,3 +66,19 @@ def test_api_server_config_redacts_the_query_password() -> None:
     out = redacted_config(cfg)
     assert out["cluster"] == "redis://r:6379/0?password=<redacted>"
     assert SECRET not in repr(out)
+
+
+def test_a_config_shows_no_secret_in_its_repr_or_its_errors() -> None:
+    cfg = Config(
+        server_id="x", cluster=f"redis://:{SECRET}@r:6379/0?password={SECRET}",
+        admin_token=SECRET,
+    )  # fmt: skip
+    text = repr(cfg)
+    assert SECRET not in text
+    assert "cluster='redis://:<redacted>@r:6379/0?password=<redacted>'" in text
+    assert "admin_token='<redacted>'" in text
+    for bad in (f"http://:{SECRET}@r/0", f"redis://:{SECRET}@r:port/0"):
+        with pytest.raises(ConfigError) as refused:
+            Config(server_id="x", cluster=bad)
+        assert SECRET not in str(refused.value)
+        assert "<redacted>" in str(refused.value)

@@ -12,9 +12,13 @@ import asyncio
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tickcast.cli import run_async
 from tickcast.redact import redact_url
+
+if TYPE_CHECKING:
+    from tickcast.cluster.redis_store import RedisStore
 
 
 def drain_args(p: argparse.ArgumentParser) -> None:
@@ -31,27 +35,40 @@ def drain_args(p: argparse.ArgumentParser) -> None:
 
 
 async def _drain(url: str, node: str, wait: float) -> int:
-    from tickcast.cluster.redis_store import RedisStore  # the cluster extra: redis-py
+    from redis.exceptions import RedisError  # the cluster extra: redis-py
 
-    store = RedisStore(url, lease_seconds=3.0)
+    from tickcast.cluster.redis_store import RedisStore
+
     try:
-        if node not in await store.live_nodes():
-            print(f"tickcast drain: no live node {node} in {redact_url(url)}", file=sys.stderr)
-            return 1
-        await store.request_drain(node)
-        deadline = time.monotonic() + wait
-        while wait and time.monotonic() < deadline:
-            if node not in await store.live_nodes():
-                print(f"tickcast drain: {node} handed its rooms over and left", flush=True)
-                return 0
-            await asyncio.sleep(0.1)
-        if wait:
-            print(f"tickcast drain: {node} still live after {wait:g} s", file=sys.stderr)
-            return 1
-        print(f"tickcast drain: asked {node} to drain", flush=True)
-        return 0
+        store = RedisStore(url, lease_seconds=3.0)
+    except ValueError as exc:  # redis-py cannot read the URL
+        print(f"tickcast drain: --cluster {redact_url(url)}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return await _request_drain(store, url, node, wait)
+    except (RedisError, OSError) as exc:
+        print(f"tickcast drain: Redis at {redact_url(url)}: {exc}", file=sys.stderr)
+        return 1
     finally:
         await store.close()
+
+
+async def _request_drain(store: RedisStore, url: str, node: str, wait: float) -> int:
+    if node not in await store.live_nodes():
+        print(f"tickcast drain: no live node {node} in {redact_url(url)}", file=sys.stderr)
+        return 1
+    await store.request_drain(node)
+    deadline = time.monotonic() + wait
+    while wait and time.monotonic() < deadline:
+        if node not in await store.live_nodes():
+            print(f"tickcast drain: {node} handed its rooms over and left", flush=True)
+            return 0
+        await asyncio.sleep(0.1)
+    if wait:
+        print(f"tickcast drain: {node} still live after {wait:g} s", file=sys.stderr)
+        return 1
+    print(f"tickcast drain: asked {node} to drain", flush=True)
+    return 0
 
 
 def cmd_drain(args: argparse.Namespace) -> int:

@@ -23,19 +23,17 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tickcast import __version__
-from tickcast.config import Config
+from tickcast.config import Config, shown
 from tickcast.errors import ConfigError
 from tickcast.http import appkeys as keys
 from tickcast.http.openapi import openapi_document
 from tickcast.proto import pb
-from tickcast.redact import REDACTED, redact_url
 from tickcast.room import Room
 
 if TYPE_CHECKING:
     from tickcast.server import Server
     from tickcast.session import Session
 
-SECRET_WORDS = ("token", "secret", "password")
 GUARDED_PATHS = ("/api/", "/dashboard/events")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -117,14 +115,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def redacted_config(config: Config) -> dict[str, Any]:
     """The configuration as /api/server shows it: secrets and URL passwords hidden."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        secret = any(w in f.name for w in SECRET_WORDS) and not f.name.endswith("_file")
-        if isinstance(value, str):
-            value = redact_url(value)
-        out[f.name] = REDACTED if secret and value else value
-    return out
+    return {f.name: shown(f.name, getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
 def _session_view(s: Session) -> dict[str, Any]:

@@ -143,6 +143,17 @@ class TickcastCollector(Collector):
             "tickcast_spectators", "spectators watching a room",
             value=sum(len(r.spectators) for r in rooms),
         )
+        yield GaugeMetricFamily(
+            "tickcast_history_bytes",
+            "tick frames the rooms keep in memory for resumes (each at most --history-bytes)",
+            value=sum(r.history.bytes for r in rooms),
+        )
+        yield CounterMetricFamily(
+            "tickcast_history_let_go",
+            "ticks let go of before --history-seconds because a room's history reached "
+            "--history-bytes (resumes past them read the tick log, or are refused without it)",
+            value=relay.history_let_go_closed + sum(r.history.let_go for r in rooms),
+        )
 
         # ---- throughput
         yield CounterMetricFamily("tickcast_ticks", "ticks produced (all rooms)",

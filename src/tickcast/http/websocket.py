@@ -15,7 +15,10 @@ shared (`encode_frame` keeps the last result).
 No extension is negotiated (`compress=False`), so permessage-deflate never
 runs: a client frame with the RSV1 bit set is a protocol error, and a
 compression bomb cannot exist. The size limit (`max_frame`) is checked by
-aiohttp from the frame header, before the payload is buffered.
+aiohttp from the frame header, before the payload is buffered. What aiohttp
+does not check, `wsguard.FrameGuard` does, in front of its reader: every byte
+read counts against `--recv-bytes-per-second` (pings too), and a client frame
+that is not masked fails the connection (close 1002).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from tickcast import wire
 from tickcast.http import appkeys as keys
+from tickcast.http.wsguard import UNMASKED, FrameGuard
 from tickcast.logs import CONNECTIONS, fields
 from tickcast.proto import pb
 from tickcast.session import Session, SessionState
@@ -108,7 +112,7 @@ class WsConnection(Connection):
 
     def __init__(self, server: Server) -> None:
         super().__init__(server)
-        self.ws: web.WebSocketResponse | None = None
+        self.ws: WsResponse | None = None
         self.ws_writer: Any = None  # aiohttp's payload writer: drain() waits for resume_writing
         self.transport: asyncio.Transport | None = None
         self.close_code: int | None = None  # overrides the reason's code (text message)
@@ -116,7 +120,7 @@ class WsConnection(Connection):
         self._close_task: asyncio.Task[bool] | None = None
         self._pump_task: asyncio.Task[None] | None = None
 
-    def attach(self, ws: web.WebSocketResponse, transport: Any, writer: Any) -> None:
+    def attach(self, ws: WsResponse, transport: Any, writer: Any) -> None:
         """The upgrade is done: write to `transport` from now on."""
         self.ws = ws
         self.ws_writer = writer
@@ -154,9 +158,12 @@ class WsConnection(Connection):
 
     async def run(self, peer: str) -> None:
         """Open the session and feed it every message until the connection ends."""
-        assert self.transport is not None
+        assert self.transport is not None and self.ws is not None
         self.tune(self.transport)
         session = self.open_session(peer)
+        guard = self.ws.guard
+        if guard is not None:
+            guard.attach(session)
         try:
             await self._read(session)
         finally:
@@ -165,10 +172,11 @@ class WsConnection(Connection):
     async def _read(self, session: Session) -> None:
         ws = self.ws
         assert ws is not None
+        counted = ws.guard is not None  # its bytes went through the receive budget
         while session.state is not SessionState.CLOSED:
             msg = await ws.receive()
             if msg.type is WSMsgType.BINARY:
-                session.message_received(msg.data, self.loop.time())
+                session.message_received(msg.data, self.loop.time(), counted)
                 if self._handshake is not None and session.state is not SessionState.AWAITING_HELLO:
                     self.handshake_over()
                 if session.outbox.catching_up and self._pump_task is None:
@@ -214,6 +222,25 @@ class WsResponse(web.WebSocketResponse):
     """
 
     connection: WsConnection | None = None
+    guard: FrameGuard | None = None
+
+    def _post_start(self, request: Any, protocol: Any, writer: Any) -> None:
+        """aiohttp installs its frame reader here: put the `FrameGuard` in front of it
+        (it takes over what arrived behind the upgrade request, too)."""
+        handler = request.protocol
+        early = getattr(handler, "_message_tail", None)
+        if isinstance(early, bytes):
+            handler._message_tail = b""
+        super()._post_start(request, protocol, writer)
+        reader = getattr(handler, "_payload_parser", None)
+        if reader is None or not isinstance(early, bytes):
+            log.warning("aiohttp's WebSocket reader cannot be guarded: masking unchecked")
+            return
+        assert self._loop is not None  # set by _pre_start
+        guard = FrameGuard(reader, self._reader, self._loop.time)
+        handler._payload_parser = self.guard = guard
+        if early:
+            guard.feed_data(early)  # held until the session exists (`FrameGuard.attach`)
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
@@ -227,7 +254,9 @@ class WsResponse(web.WebSocketResponse):
                     limit = session.framer.max_frame
                     session.kick(pb.REASON_FRAME_TOO_LARGE, f"message over {limit} bytes")
                 elif code in (WSCloseCode.PROTOCOL_ERROR, WSCloseCode.INVALID_TEXT):
-                    session.kick(pb.REASON_PROTOCOL_ERROR, "malformed WebSocket frame")
+                    unmasked = self.guard is not None and self.guard.unmasked
+                    detail = UNMASKED if unmasked else "malformed WebSocket frame"
+                    session.kick(pb.REASON_PROTOCOL_ERROR, detail)
         return await super().close(code=code, message=message, drain=drain)
 
 

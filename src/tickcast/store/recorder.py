@@ -54,6 +54,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 from tickcast.config import Config
 from tickcast.errors import reason_name
 from tickcast.logs import fields
+from tickcast.outbox import CATCHUP_CHUNK_BYTES
 from tickcast.proto import pb
 from tickcast.restore import replay_ticks
 from tickcast.room import Room, TickRecord
@@ -121,7 +122,10 @@ class LogCatchup:
     """One connection's catch-up source: the log a chunk at a time for ticks older than
     the room's ring, the ring for recent ones. Holds at most one chunk."""
 
-    __slots__ = ("log", "match_id", "room", "first", "_chunk", "_lo", "_hi", "reads", "max_chunk")
+    __slots__ = (
+        "log", "match_id", "room", "first", "_chunk", "_lo", "_hi", "reads", "max_chunk",
+        "chunk_bytes",
+    )  # fmt: skip
 
     def __init__(self, reader: TickLog, match_id: int, room: Room, first: int = 1) -> None:
         self.first = first
@@ -132,6 +136,7 @@ class LogCatchup:
         self._lo = self._hi = 0  # the chunk covers _lo.._hi-1
         self.reads = 0
         self.max_chunk = 0
+        self.chunk_bytes = 0  # of the ticks in _chunk
 
     def first_kept(self) -> int:
         return self.first
@@ -144,11 +149,22 @@ class LogCatchup:
         ring_first = room.history.first(room.next)
         if number >= ring_first:
             self._chunk = {}
+            self.chunk_bytes = 0
             return room.frame(number)
         if not self._lo <= number < self._hi:
             hi = min(ring_first, number + CATCHUP_CHUNK_TICKS)
             rows = self.log.read_ticks(self.match_id, number, hi - 1, CATCHUP_CHUNK_TICKS)
+            # at most a chunk of bytes stays held (the memory budget): large ticks
+            # make a chunk of fewer ticks, never fewer than one
+            kept, size = 0, 0
+            while kept < len(rows) and (not kept or size < CATCHUP_CHUNK_BYTES):
+                size += len(rows[kept][1])
+                kept += 1
+            if kept < len(rows):
+                hi = rows[kept][0]  # the chunk covers number .. hi - 1
+                rows = rows[:kept]
             self._chunk = dict(rows)
+            self.chunk_bytes = size
             self._lo, self._hi = number, hi
             self.reads += 1
             self.max_chunk = max(self.max_chunk, len(rows))

@@ -14,7 +14,12 @@ session's `Sink`. Everything that is not about its own bytes lives here:
 - catch-up pumping when the sink has drained, and the eviction of a reader that
   fell behind the kept history (`Session.fell_behind`);
 - the end: the session learns its connection is gone, the limits stop counting
-  it, the server forgets it. `finish` may be called at any point of the setup.
+  it, the server forgets it. `finish` may be called at any point of the setup;
+- at shutdown, `kick_delivered`: the session's Kick has reached the peer (the
+  transport's buffer is empty and the kernel's send queue too, which on Linux
+  means the peer acknowledged every byte: `SIOCOUTQ`; elsewhere after a short
+  linger once the buffer is empty), so the server can cut the connection
+  without waiting for a peer that keeps its socket open.
 
 A byte-stream transport feeds `Session.data_received`; a message transport
 (WebSocket, datagrams) feeds `Session.message_received`, with no framing.
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from typing import TYPE_CHECKING, Any
 
 from tickcast.logs import CONNECTIONS, fields
@@ -36,6 +42,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tickcast.transport")
 conn_log = logging.getLogger(CONNECTIONS)
+
+SHUTDOWN_LINGER = 0.25
+"""Where the kernel's send queue cannot be read: seconds a connection's buffer must
+have been empty before its Kick counts as delivered (`Connection.kick_delivered`)."""
+
+try:
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ  # SIOCOUTQ on a TCP socket: bytes not acknowledged
+except (ImportError, AttributeError):  # pragma: no cover - not Linux
+    _OUTQ = None
+
+
+def unacknowledged(transport: Any) -> int | None:
+    """Bytes in the kernel's send queue of `transport`'s socket that the peer has not
+    acknowledged yet (sent or not), a FIN included; None where it cannot be read."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or _OUTQ is None:
+        return None
+    try:
+        answer = fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return None
+    return int.from_bytes(answer, sys.byteorder, signed=True)
 
 
 def format_peer(addr: object) -> str:
@@ -61,6 +92,7 @@ class Connection:
         self._admitted: str | None = None  # the source address counted by server.admission
         self._opened = False
         self._finished = False
+        self._drained_at: float | None = None  # see kick_delivered
 
     # ------------------------------------------------------------ set-up
 
@@ -133,6 +165,29 @@ class Connection:
             self._admitted = None
         if self._opened:
             self.server.connection_closed(self)
+
+    def kick_delivered(self, now: float) -> bool:
+        """At shutdown: the session has ended (its Kick, the last thing written) and
+        everything written has reached the peer; then the connection can be cut
+        without waiting for the peer to close its side. False while the transport
+        still holds bytes, or the peer has not acknowledged them all."""
+        session = self.session
+        transport = self.stream()
+        if session is None or not session.closed or transport is None:
+            return False
+        if transport.get_write_buffer_size():
+            self._drained_at = None
+            return False
+        unacked = unacknowledged(transport)
+        if unacked is not None:
+            return unacked <= 0
+        if self._drained_at is None:  # no way to ask the kernel: a short linger
+            self._drained_at = now
+        return now - self._drained_at >= SHUTDOWN_LINGER
+
+    def stream(self) -> Any:
+        """The connection's transport (None before it has one)."""
+        return getattr(self, "transport", None)
 
     # ------------------------------------------------------------ Sink
 
