@@ -69,7 +69,7 @@ async def test_the_cluster_password_is_never_printed(tmp_path: Path) -> None:
         await redis_proc.stop()
     for node in nodes:
         log = node.log()
-        assert "cluster node 127.0.0.1:" in log and "<redacted>" in log, log
+        assert "cluster node address=127.0.0.1:" in log and "<redacted>" in log, log
         assert PASSWORD not in log, log
     # a URL redis-py cannot read: exit 2, naming it redacted
     bad = f"redis://:{PASSWORD}@127.0.0.1:notaport/0"
